@@ -1,0 +1,95 @@
+"""The `sigmapack` command line: thin click commands over the converter modules.
+
+Exit codes: 0 when everything succeeded, 1 when a rule failed or `--check` found
+differences, 2 for a usage error.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from converter import __version__
+
+DEFAULT_RULES = Path("sigma")
+DEFAULT_OUTPUT = Path("output")
+
+
+@click.group()
+@click.version_option(__version__, prog_name="sigmapack")
+def main() -> None:
+    """Convert and check the sigmapack Sigma rule pack for KQL, Splunk and Elastic."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--target",
+    "-t",
+    "target_names",
+    multiple=True,
+    help="Target to convert to: kql, splunk, splunk-cim, lucene, eql or esql. Repeat for"
+    " several. Default: all targets.",
+)
+@click.option(
+    "--output",
+    "-o",
+    "output_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write one file per rule and target into this folder instead of printing.",
+)
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Write nothing; exit 1 if the output folder is not what conversion would write.",
+)
+@click.option(
+    "--lookback",
+    default="24h",
+    show_default=True,
+    help="Time window of the KQL queries, as a whole number and a unit d, h, m or s.",
+)
+def convert(
+    paths: tuple[Path, ...],
+    target_names: tuple[str, ...],
+    output_dir: Path | None,
+    check: bool,
+    lookback: str,
+) -> None:
+    """Convert Sigma rules in PATHS (files or folders, default: sigma/).
+
+    With no PATHS and no --target, convert the pack to every target and write output/,
+    including the combined KQL hunting query.
+    """
+    from converter.commands import ConvertRequest, run_convert
+
+    pack_mode = not paths and not target_names
+    if pack_mode and output_dir is None:
+        output_dir = DEFAULT_OUTPUT
+    if check and output_dir is None:
+        output_dir = DEFAULT_OUTPUT
+
+    request = ConvertRequest(
+        paths=list(paths) or [DEFAULT_RULES],
+        target_names=list(target_names),
+        output_dir=output_dir,
+        check=check,
+        lookback=lookback,
+        combined=pack_mode or (output_dir is not None and not target_names),
+    )
+    sys.exit(run_convert(request))
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run the command line with argv and return its exit code, for tests and embedding."""
+    try:
+        main.main(args=list(argv) if argv is not None else None, standalone_mode=False)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    except click.ClickException as err:
+        err.show()
+        return err.exit_code
+    return 0
