@@ -12,7 +12,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaTransformationError
+from sigma.processing.conditions import rule_conditions
+from sigma.processing.conditions.base import RuleProcessingCondition
 from sigma.processing.transformations import transformations
 from sigma.processing.transformations.base import (
     DetectionItemTransformation,
@@ -273,6 +276,16 @@ class DetectionTypeTransformation(PreprocessingTransformation):
             rule.custom_attributes[self.ATTRIBUTE] = self.label
 
 
+@dataclass
+class RuleNameCondition(RuleProcessingCondition):
+    """Match rules whose Sigma `name` attribute is one of names; rules without a name don't match."""
+
+    names: list[str] = field(default_factory=list)
+
+    def match(self, rule: SigmaRule | SigmaCorrelationRule) -> bool:
+        return rule.name is not None and rule.name in self.names
+
+
 REGISTERED: dict[str, type] = {
     PREFIX + "file_name_from_path": FileNameFromPathTransformation,
     PREFIX + "registry_path": RegistryPathTransformation,
@@ -286,3 +299,4 @@ REGISTERED: dict[str, type] = {
 def register() -> None:
     """Make sigmapack's transformations usable by name in pipeline YAML files."""
     transformations.update(REGISTERED)
+    rule_conditions[PREFIX + "rule_name"] = RuleNameCondition  # type: ignore[index]
