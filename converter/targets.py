@@ -69,29 +69,29 @@ def _kql(options: Options) -> Any:
 
 
 def _splunk(options: Options) -> Any:
-    from sigma.backends.splunk import SplunkBackend
-    from sigma.pipelines.splunk import splunk_windows_pipeline
-    from sigma.pipelines.sysmon import sysmon_pipeline
+    from sigma.backends.splunk.splunk import SplunkBackend
+    from sigma.pipelines.splunk.splunk import splunk_windows_pipeline
+    from sigma.pipelines.sysmon.sysmon import sysmon_pipeline
 
     return SplunkBackend(sysmon_pipeline() + splunk_windows_pipeline())
 
 
 def _splunk_cim(options: Options) -> Any:
-    from sigma.backends.splunk import SplunkBackend
-    from sigma.pipelines.splunk import splunk_cim_data_model
+    from sigma.backends.splunk.splunk import SplunkBackend
+    from sigma.pipelines.splunk.splunk import splunk_cim_data_model
 
     return SplunkBackend(splunk_cim_data_model())
 
 
 def _lucene(options: Options) -> Any:
-    from sigma.backends.elasticsearch import LuceneBackend
+    from sigma.backends.elasticsearch.elasticsearch_lucene import LuceneBackend
     from sigma.pipelines.elasticsearch.windows import ecs_windows
 
     return LuceneBackend(ecs_windows())
 
 
 def _eql(options: Options) -> Any:
-    from sigma.backends.elasticsearch import EqlBackend
+    from sigma.backends.elasticsearch.elasticsearch_eql import EqlBackend
     from sigma.pipelines.elasticsearch.windows import ecs_windows
 
     return EqlBackend(ecs_windows())

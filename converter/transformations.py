@@ -22,7 +22,7 @@ from sigma.processing.transformations.base import (
     PreprocessingTransformation,
 )
 from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaRule
-from sigma.types import SigmaString, SpecialChars
+from sigma.types import SigmaString, SigmaType, SpecialChars
 
 PREFIX = "sigmapack_"
 
@@ -56,7 +56,7 @@ def _split_endswith_items(
 ) -> SigmaDetection | SigmaDetectionItem | None:
     """Move `*\\NAME` values to an equality test on target_field and keep the others."""
     names = [_endswith_path_segment(value) for value in detection_item.value]
-    moved: list[SigmaString] = [_sigma_string([name]) for name in names if name]
+    moved: list[SigmaType] = [_sigma_string([name]) for name in names if name]
     kept = [value for value, name in zip(detection_item.value, names, strict=True) if not name]
     if not moved:
         return None
@@ -155,7 +155,7 @@ class RegistryPathTransformation(DetectionItemTransformation):
         return split or detection_item
 
     @staticmethod
-    def _long_hive_value(value: object) -> object:
+    def _long_hive_value(value: SigmaType) -> SigmaType:
         if isinstance(value, SigmaString):
             return _sigma_string(_long_hive_parts(value))
         return value
@@ -223,6 +223,7 @@ class TermMatchTransformation(DetectionItemTransformation):
         values = []
         for value in detection_item.value:
             if _is_plain_contains(value):
+                assert isinstance(value, SigmaString)
                 term = SigmaTermString("")
                 term.s = list(value.s)
                 term.original = value.original

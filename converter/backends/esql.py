@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sigma.backends.elasticsearch import ESQLBackend
+from sigma.backends.elasticsearch.elasticsearch_esql import ESQLBackend
 from sigma.conditions import ConditionAND, ConditionFieldEqualsValueExpression, ConditionOR
 from sigma.conversion.state import ConversionState
 from sigma.types import SigmaString

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-from sigma.backends.kusto import KustoBackend
+from sigma.backends.kusto.kusto import KustoBackend
 from sigma.conditions import (
     ConditionAND,
     ConditionFieldEqualsValueExpression,
@@ -75,8 +75,12 @@ class MdeKqlBackend(KustoBackend):
 
     name: ClassVar[str] = "sigmapack MDE KQL backend"
     identifier: ClassVar[str] = "sigmapack_kql"
-    formats: ClassVar[dict[str, str]] = {"default": "Standalone MDE advanced hunting query"}
-    requires_pipeline: bool = True
+    # pySigma's Backend declares formats a class variable and requires_pipeline an instance
+    # variable; KustoBackend 1.0.1 declares them the other way round, so one side must differ.
+    formats: ClassVar[dict[str, str]] = {  # type: ignore[misc]
+        "default": "Standalone MDE advanced hunting query"
+    }
+    requires_pipeline: ClassVar[bool] = True  # type: ignore[misc]
 
     convert_and_as_in: ClassVar[bool] = False
     in_expressions_allow_wildcards: ClassVar[bool] = False
