@@ -81,7 +81,9 @@ def _read_text(path: Path) -> str:
     try:
         size = path.stat().st_size
         if size > MAX_RULE_BYTES:
-            raise RuleError(path, f"file is {size} bytes; a rule file may have at most {MAX_RULE_BYTES}")
+            raise RuleError(
+                path, f"file is {size} bytes; a rule file may have at most {MAX_RULE_BYTES}"
+            )
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
         raise RuleError(path, f"not UTF-8 text (invalid byte at offset {err.start})") from err
@@ -107,7 +109,9 @@ def _parse_yaml(path: Path, text: str) -> dict[str, object]:
         raise RuleError(path, "file holds several YAML documents; put each rule in its own file")
     document = documents[0]
     if not isinstance(document, dict):
-        raise RuleError(path, "a rule must be a YAML mapping with title, logsource and detection", 1)
+        raise RuleError(
+            path, "a rule must be a YAML mapping with title, logsource and detection", 1
+        )
     return document
 
 

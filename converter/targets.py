@@ -46,7 +46,9 @@ def pipeline_path(file_name: str) -> Path:
         candidate = folder / file_name
         if candidate.is_file():
             return candidate
-    raise TargetError(f"pipeline file {file_name} not found in {', '.join(map(str, PIPELINE_DIRS))}")
+    raise TargetError(
+        f"pipeline file {file_name} not found in {', '.join(map(str, PIPELINE_DIRS))}"
+    )
 
 
 @cache
@@ -111,7 +113,11 @@ TARGETS: dict[str, Target] = {
         Target("kql", ".kql", "Microsoft Defender for Endpoint advanced hunting", "default", _kql),
         Target("splunk", ".spl", "Splunk SPL on Sysmon events", "default", _splunk),
         Target(
-            "splunk-cim", ".spl", "Splunk SPL on the CIM Endpoint data model", "data_model", _splunk_cim
+            "splunk-cim",
+            ".spl",
+            "Splunk SPL on the CIM Endpoint data model",
+            "data_model",
+            _splunk_cim,
         ),
         Target("lucene", ".lucene", "Elasticsearch Lucene query on ECS", "default", _lucene),
         Target("eql", ".eql", "Elastic EQL query on ECS", "default", _eql),

@@ -279,7 +279,7 @@ class DetectionTypeTransformation(PreprocessingTransformation):
 
 @dataclass
 class RuleNameCondition(RuleProcessingCondition):
-    """Match rules whose Sigma `name` attribute is one of names; rules without a name don't match."""
+    """Match rules whose Sigma `name` is one of names; a rule without a name never matches."""
 
     names: list[str] = field(default_factory=list)
 

@@ -80,7 +80,9 @@ def test_quote_in_value_is_escaped(convert_rule: Callable[..., str]) -> None:
 
 def test_negated_list_uses_not_in(convert_rule: Callable[..., str]) -> None:
     rule = RULE.format(
-        detection="CommandLine: x\n    filter:\n        ParentImage|endswith: ['\\a.exe', '\\b.exe']",
+        detection=(
+            "CommandLine: x\n    filter:\n        ParentImage|endswith: ['\\a.exe', '\\b.exe']"
+        ),
         condition="selection and not filter",
     )
     assert where_clause(convert_rule("kql", rule)) == (

@@ -46,9 +46,7 @@ def test_rules_pass_all_validators_offline(rules: dict[Path, SigmaRule]) -> None
         for validator in validators
         for issue in validator.validate(rule)
     ]
-    issues += [
-        f"{issue}" for validator in validators for issue in validator.finalize()
-    ]
+    issues += [f"{issue}" for validator in validators for issue in validator.finalize()]
     assert issues == []
 
 

@@ -84,8 +84,7 @@ def test_registry_short_hive_written_in_full(convert_rule: Callable[..., str]) -
 def test_registry_hive_inside_contains(convert_rule: Callable[..., str]) -> None:
     rule = REGISTRY_RULE.format(detection="TargetObject|contains: 'HKU\\x\\Run'")
     assert (
-        where_clause(convert_rule("kql", rule))
-        == 'RegistryKey contains "HKEY_USERS\\\\x\\\\Run"'
+        where_clause(convert_rule("kql", rule)) == 'RegistryKey contains "HKEY_USERS\\\\x\\\\Run"'
     )
 
 
@@ -163,8 +162,7 @@ def test_pack_rule_single_term_uses_has(convert_rule: Callable[..., str]) -> Non
 def test_pack_rule_term_list_uses_has_any(convert_rule: Callable[..., str]) -> None:
     rule = PACK_RULE.format(values="['create', 'config']")
     assert (
-        where_clause(convert_rule("kql", rule))
-        == 'ProcessCommandLine has_any ("create", "config")'
+        where_clause(convert_rule("kql", rule)) == 'ProcessCommandLine has_any ("create", "config")'
     )
 
 

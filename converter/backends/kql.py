@@ -128,7 +128,9 @@ class MdeKqlBackend(KustoBackend):
         inner = value.s[1:-1] if len(value.s) > 1 else []
         return SpecialChars.WILDCARD_MULTI in inner
 
-    def convert_condition_val_str(self, cond: ConditionValueExpression, state: ConversionState) -> Any:
+    def convert_condition_val_str(
+        self, cond: ConditionValueExpression, state: ConversionState
+    ) -> Any:
         raise SigmaFeatureNotSupportedByBackendError(
             "keyword detections (values without a field) are not supported in MDE queries;"
             " name the field that holds the value"
