@@ -104,3 +104,30 @@ def test_combined_query_sorted_newest_first(con: duckdb.DuckDBPyConnection) -> N
 def _label_row(row: tuple[object, ...]) -> tuple[object, ...]:
     """Key a row by its non-null values, since the union's columns differ per table."""
     return tuple(sorted(str(value) for value in row if value is not None))
+
+
+HAYSTACKS = [
+    "C:\\Users\\a\\AppData\\Local\\Temp\\x.exe",
+    "c:\\temp\\x",
+    "x\\TEMP\\y",
+    "xTemp\\y",
+    "%appdata%\\a",
+    "a%APPDATA%b",
+    "cmd.exe /c whoami",
+    "cmd.exe/c",
+    "",
+]
+
+
+@pytest.mark.parametrize("needle", ["\\Temp\\", "%APPDATA%", " /c "])
+def test_has_safe_needle_matches_like_contains(con: duckdb.DuckDBPyConnection, needle: str) -> None:
+    """duckdb-kql agrees that `has` equals `contains` for needles the backend turns into has."""
+    from converter.backends.kql import is_has_safe, kql_string
+
+    assert is_has_safe(needle)
+    rows = ", ".join(kql_string(text) for text in HAYSTACKS)
+    base = f"datatable(s: string) [{rows}]"
+    _, with_contains = run_kql(con, f"{base} | where s contains {kql_string(needle)}")
+    _, with_has = run_kql(con, f"{base} | where s has {kql_string(needle)}")
+    assert with_contains
+    assert sorted(with_has) == sorted(with_contains)

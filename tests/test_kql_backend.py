@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 from sigma.exceptions import SigmaError
 
-from converter.backends.kql import kql_identifier, kql_string, wildcard_regex
+from converter.backends.kql import is_has_safe, kql_identifier, kql_string, wildcard_regex
 from converter.targets import Options, TargetError, get_target
 
 RULE = """
@@ -150,3 +150,43 @@ def test_invalid_lookback_rejected(lookback: str) -> None:
 def test_unknown_target_lists_known_ones() -> None:
     with pytest.raises(TargetError, match="choose one of: kql, splunk"):
         get_target("qradar")
+
+
+@pytest.mark.parametrize(
+    ("text", "safe"),
+    [
+        ("\\Temp\\", True),
+        ("%APPDATA%", True),
+        (" -enc ", True),
+        ("create", False),
+        ("\\sc.exe", False),
+        ("_x_", False),
+        ("\\\\", False),
+        ("-", False),
+    ],
+)
+def test_has_safe_needles(text: str, safe: bool) -> None:
+    assert is_has_safe(text) is safe
+
+
+def test_contains_with_separator_edges_uses_has(convert_rule: Callable[..., str]) -> None:
+    rule = RULE.format(detection="CommandLine|contains: '\\Temp\\'", condition="selection")
+    assert where_clause(convert_rule("kql", rule)) == 'ProcessCommandLine has "\\\\Temp\\\\"'
+
+
+def test_contains_list_of_safe_values_uses_has_any(convert_rule: Callable[..., str]) -> None:
+    rule = RULE.format(
+        detection="CommandLine|contains: ['\\Temp\\', ' /c ']", condition="selection"
+    )
+    assert where_clause(convert_rule("kql", rule)) == (
+        'ProcessCommandLine has_any ("\\\\Temp\\\\", " /c ")'
+    )
+
+
+def test_mixed_contains_list_keeps_contains(convert_rule: Callable[..., str]) -> None:
+    rule = RULE.format(
+        detection="CommandLine|contains: ['\\Temp\\', 'evil']", condition="selection"
+    )
+    assert where_clause(convert_rule("kql", rule)) == (
+        'ProcessCommandLine has "\\\\Temp\\\\" or ProcessCommandLine contains "evil"'
+    )

@@ -54,6 +54,37 @@ def kql_identifier(name: str) -> str:
     return "[" + kql_string(name) + "]"
 
 
+def is_has_safe(text: str) -> bool:
+    """Tell whether `has text` returns exactly what `contains text` returns.
+
+    Kusto's `has` checks a term boundary only where the needle's first or last character is
+    a letter or digit. When both ends are other characters (and not `_`, which some Kusto
+    versions treat as part of a term), no boundary is checked and `has` is the same
+    case-insensitive substring match as `contains`, answered from the term index.
+    """
+    if len(text) < 2 or not any(char.isalnum() for char in text):
+        return False
+    return all(not (char.isalnum() or char == "_") for char in (text[0], text[-1]))
+
+
+def plain_contains_text(value: object) -> str | None:
+    """Return X when value is the pattern `*X*` with a plain X, else None."""
+    if not isinstance(value, SigmaString) or len(value.s) != 3:
+        return None
+    first, middle, last = value.s
+    if first != SpecialChars.WILDCARD_MULTI or last != SpecialChars.WILDCARD_MULTI:
+        return None
+    return middle if isinstance(middle, str) else None
+
+
+def uses_has(value: object) -> bool:
+    """Tell whether a value is converted to `has`: a declared term or a has-safe contains."""
+    if isinstance(value, SigmaTermString):
+        return True
+    text = plain_contains_text(value)
+    return text is not None and is_has_safe(text)
+
+
 def wildcard_regex(value: SigmaString) -> str:
     """Translate a Sigma wildcard pattern into an anchored, case-insensitive RE2 pattern."""
     pieces = ["(?is)^"]
@@ -114,8 +145,8 @@ class MdeKqlBackend(KustoBackend):
     ) -> Any:
         value = cond.value
         field = self.escape_and_quote_field(cond.field)
-        if isinstance(value, SigmaTermString):
-            return f"{field} has {self.convert_value_str(value[1:-1], state)}"
+        if uses_has(value):
+            return f"{field} has {self.convert_value_str(value[1:-1], state)}"  # type: ignore[index]
         if isinstance(value, SigmaString) and self._needs_regex(value):
             return f"{field} matches regex {kql_string(wildcard_regex(value))}"
         return super().convert_condition_field_eq_val_str(cond, state)
@@ -147,8 +178,7 @@ class MdeKqlBackend(KustoBackend):
     def _term_list(cond: ConditionOR | ConditionAND) -> bool:
         args = cond.args
         if len(args) < 2 or not all(
-            isinstance(arg, ConditionFieldEqualsValueExpression)
-            and isinstance(arg.value, SigmaTermString)
+            isinstance(arg, ConditionFieldEqualsValueExpression) and uses_has(arg.value)
             for arg in args
         ):
             return False
