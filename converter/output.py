@@ -117,9 +117,15 @@ def existing_files(folder: Path) -> set[str]:
     return {path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file()}
 
 
-def compare(folder: Path, planned: Sequence[PlannedFile]) -> list[Difference]:
-    """List every stale, missing or extra file of folder against the planned files."""
-    present = existing_files(folder)
+def compare(
+    folder: Path, planned: Sequence[PlannedFile], owned: Sequence[str] = ("",)
+) -> list[Difference]:
+    """List every stale, missing or extra file of folder against the planned files.
+
+    Only files under the owned path prefixes count as extra, so converting to one target
+    does not report or remove the other targets' files.
+    """
+    present = {name for name in existing_files(folder) if name.startswith(tuple(owned))}
     differences = []
     for item in planned:
         path = folder / item.relative_path
@@ -132,8 +138,10 @@ def compare(folder: Path, planned: Sequence[PlannedFile]) -> list[Difference]:
     return sorted(differences, key=lambda item: item.relative_path)
 
 
-def write_all(folder: Path, planned: Sequence[PlannedFile]) -> list[str]:
-    """Write the planned files and delete generated files that are no longer planned.
+def write_all(
+    folder: Path, planned: Sequence[PlannedFile], owned: Sequence[str] = ("",), prune: bool = True
+) -> list[str]:
+    """Write the planned files and, with prune, delete owned generated files no longer planned.
 
     Returns the extra files that were kept because sigmapack did not generate them.
     """
@@ -143,11 +151,13 @@ def write_all(folder: Path, planned: Sequence[PlannedFile]) -> list[str]:
             write_atomic(path, item.content)
 
     kept = []
-    for difference in compare(folder, planned):
+    for difference in compare(folder, planned, owned):
         if difference.kind != "extra":
             continue
         path = folder / difference.relative_path
-        if _is_generated(path):
+        if not prune:
+            kept.append(difference.relative_path)
+        elif _is_generated(path):
             path.unlink()
         else:
             kept.append(difference.relative_path)

@@ -72,6 +72,8 @@ def load_rule(path: Path) -> LoadedRule:
         rule = SigmaRule.from_dict(document, collect_errors=True, source=SigmaRuleLocation(path))
     except SigmaError as err:
         raise _sigma_rule_error(path, text, err) from err
+    except RecursionError as err:
+        raise RuleError(path, "invalid Sigma rule: nesting is too deep") from err
     if rule.errors:
         raise _sigma_rule_error(path, text, rule.errors[0])
     return LoadedRule(path, rule, text)
@@ -94,6 +96,8 @@ def _read_text(path: Path) -> str:
 def _parse_yaml(path: Path, text: str) -> dict[str, object]:
     try:
         documents = list(yaml.safe_load_all(text))
+    except RecursionError as err:
+        raise RuleError(path, "invalid YAML: nesting is too deep to parse") from err
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark
         line = mark.line + 1 if mark else None

@@ -278,13 +278,13 @@ class DetectionTypeTransformation(PreprocessingTransformation):
 
 
 @dataclass
-class RuleNameCondition(RuleProcessingCondition):
-    """Match rules whose Sigma `name` is one of names; a rule without a name never matches."""
+class RuleIdCondition(RuleProcessingCondition):
+    """Match rules whose Sigma `id` is one of ids; a rule without an id never matches."""
 
-    names: list[str] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
 
     def match(self, rule: SigmaRule | SigmaCorrelationRule) -> bool:
-        return rule.name is not None and rule.name in self.names
+        return rule.id is not None and str(rule.id) in self.ids
 
 
 REGISTERED: dict[str, type] = {
@@ -300,4 +300,4 @@ REGISTERED: dict[str, type] = {
 def register() -> None:
     """Make sigmapack's transformations usable by name in pipeline YAML files."""
     transformations.update(REGISTERED)
-    rule_conditions[PREFIX + "rule_name"] = RuleNameCondition  # type: ignore[index]
+    rule_conditions[PREFIX + "rule_id"] = RuleIdCondition  # type: ignore[index]

@@ -191,10 +191,37 @@ def test_bad_rule_one_line_each(rules_with_bad_ones: Path) -> None:
     assert len(lines) == len(BAD_RULES)
 
 
-def test_missing_path_fails() -> None:
+def test_missing_path_is_usage_error() -> None:
     code, _, stderr = invoke("convert", "-t", "kql", "no/such/folder")
+    assert code == 2
+    assert "no such file or folder: no/such/folder" in stderr
+
+
+def test_one_target_keeps_other_targets_files(pack_copy: Path) -> None:
+    code, _, _ = invoke("convert", "-t", "kql", "-o", "output", "sigma")
+    assert code == 0
+    assert (pack_copy / "output/eql/registry_set_service_start_auto_or_boot.eql").is_file()
+    assert (pack_copy / "output/t1543_hunting_query.kql").is_file()
+
+
+def test_broken_rule_keeps_its_last_files(pack_copy: Path) -> None:
+    rule = pack_copy / "sigma/windows/registry_set/registry_set_service_start_auto_or_boot.yml"
+    rule.write_text(rule.read_text().replace("condition: selection", "condition: (selection"))
+    code, _, stderr = invoke("convert")
     assert code == 1
-    assert "no/such/folder: no such file or folder" in stderr
+    assert "registry_set_service_start_auto_or_boot.yml" in stderr
+    assert (pack_copy / "output/kql/registry_set_service_start_auto_or_boot.kql").is_file()
+    assert (pack_copy / "output/kql/proc_creation_win_service_new_or_changed.kql").is_file()
+
+
+def test_deep_nesting_is_one_error(tmp_path: Path) -> None:
+    (tmp_path / "deep.yml").write_text("a: " + "[" * 5000 + "]" * 5000 + "\n")
+    (tmp_path / "good.yml").write_text(GOOD_RULE)
+    code, stdout, stderr = invoke("convert", "-t", "kql", str(tmp_path))
+    assert code == 1
+    assert "deep.yml: invalid YAML: nesting is too deep" in stderr
+    assert "Traceback" not in stderr
+    assert stdout.startswith("DeviceProcessEvents")
 
 
 def test_console_script_runs(tmp_path: Path) -> None:

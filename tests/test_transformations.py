@@ -143,6 +143,7 @@ def test_unsupported_logsource_fails(convert_rule: Callable[..., str]) -> None:
 
 PACK_RULE = """
 title: Test
+id: fbfe105f-4019-4ca9-ac1e-1c5a863ba4ce
 name: NewServiceCreation
 logsource:
     category: process_creation
@@ -166,13 +167,16 @@ def test_pack_rule_term_list_uses_has_any(convert_rule: Callable[..., str]) -> N
     )
 
 
-def test_pack_term_match_needs_pack_name(convert_rule: Callable[..., str]) -> None:
-    rule = PACK_RULE.format(values="create").replace("name: NewServiceCreation", "name: Other")
+def test_pack_term_match_needs_pack_id(convert_rule: Callable[..., str]) -> None:
+    """A rule that only reuses a pack rule's name keeps Sigma's substring matching."""
+    rule = PACK_RULE.format(values="create").replace(
+        "id: fbfe105f-4019-4ca9-ac1e-1c5a863ba4ce", "id: 0d5b7e0e-6f2a-4c1b-9a43-6a2f0c1e9b55"
+    )
     assert where_clause(convert_rule("kql", rule)) == 'ProcessCommandLine contains "create"'
 
 
 def test_pack_label_replaces_rule_name(convert_rule: Callable[..., str]) -> None:
     rule = PACK_RULE.format(values="create").replace(
-        "name: NewServiceCreation", "name: UnusualParentService"
+        "fbfe105f-4019-4ca9-ac1e-1c5a863ba4ce", "2e709f3e-be0f-4a1b-b346-1cb7d6d65034"
     )
     assert '| extend DetectionType = "ServiceCreatedByOfficeOrScript"' in convert_rule("kql", rule)

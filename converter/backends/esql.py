@@ -12,7 +12,7 @@ from typing import Any
 from sigma.backends.elasticsearch.elasticsearch_esql import ESQLBackend
 from sigma.conditions import ConditionAND, ConditionFieldEqualsValueExpression, ConditionOR
 from sigma.conversion.state import ConversionState
-from sigma.types import SigmaString
+from sigma.types import SigmaString, SpecialChars
 
 LOWER_MARK = "\x00lower\x00"
 
@@ -23,6 +23,23 @@ def lower_sigma_string(value: SigmaString) -> SigmaString:
     lowered.s = [part.lower() if isinstance(part, str) else part for part in value.s]
     lowered.original = value.original.lower()
     return lowered
+
+
+def uses_like(value: SigmaString) -> bool:
+    """Tell whether ESQLBackend renders value with LIKE rather than starts_with or ends_with."""
+    if not value.contains_special():
+        return False
+    if value.endswith(SpecialChars.WILDCARD_MULTI) and not value[:-1].contains_special():
+        return False
+    return not (value.startswith(SpecialChars.WILDCARD_MULTI) and not value[1:].contains_special())
+
+
+def like_literal_backslashes(value: SigmaString) -> SigmaString:
+    """Double each backslash, because ES|QL's LIKE reads a backslash as its escape character."""
+    doubled = SigmaString("")
+    doubled.s = [part.replace("\\", "\\\\") if isinstance(part, str) else part for part in value.s]
+    doubled.original = value.original
+    return doubled
 
 
 class CaselessEsqlBackend(ESQLBackend):
@@ -50,7 +67,10 @@ class CaselessEsqlBackend(ESQLBackend):
     def convert_condition_field_eq_val_str(
         self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
     ) -> Any:
-        return super().convert_condition_field_eq_val_str(self._caseless(cond), state)
+        lowered = self._caseless(cond)
+        if isinstance(lowered.value, SigmaString) and uses_like(lowered.value):
+            lowered.value = like_literal_backslashes(lowered.value)
+        return super().convert_condition_field_eq_val_str(lowered, state)
 
     def convert_condition_as_in_expression(
         self, cond: ConditionOR | ConditionAND, state: ConversionState
