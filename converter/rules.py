@@ -10,6 +10,8 @@ from pathlib import Path
 import yaml
 
 RULE_SUFFIXES = (".yml", ".yaml")
+# libyaml's parser is about ten times faster than the pure-Python one on rule files.
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MAX_RULE_BYTES = 1_000_000
 
 
@@ -95,7 +97,7 @@ def _read_text(path: Path) -> str:
 
 def _parse_yaml(path: Path, text: str) -> dict[str, object]:
     try:
-        documents = list(yaml.safe_load_all(text))
+        documents = list(yaml.load_all(text, Loader=SAFE_LOADER))
     except RecursionError as err:
         raise RuleError(path, "invalid YAML: nesting is too deep to parse") from err
     except yaml.MarkedYAMLError as err:
