@@ -219,7 +219,9 @@ def test_deep_nesting_is_one_error(tmp_path: Path) -> None:
     (tmp_path / "good.yml").write_text(GOOD_RULE)
     code, stdout, stderr = invoke("convert", "-t", "kql", str(tmp_path))
     assert code == 1
-    assert "deep.yml: invalid YAML: nesting is too deep" in stderr
+    assert "deep.yml:" in stderr
+    assert "invalid YAML:" in stderr
+    assert "nesting" in stderr
     assert "Traceback" not in stderr
     assert stdout.startswith("DeviceProcessEvents")
 
