@@ -71,32 +71,36 @@ def _kql(options: Options) -> Any:
 
 
 def _splunk(options: Options) -> Any:
-    from sigma.backends.splunk.splunk import SplunkBackend
     from sigma.pipelines.splunk.splunk import splunk_windows_pipeline
     from sigma.pipelines.sysmon.sysmon import sysmon_pipeline
 
-    return SplunkBackend(sysmon_pipeline() + splunk_windows_pipeline())
+    from converter.backends.stock import FastSplunkBackend
+
+    return FastSplunkBackend(sysmon_pipeline() + splunk_windows_pipeline())
 
 
 def _splunk_cim(options: Options) -> Any:
-    from sigma.backends.splunk.splunk import SplunkBackend
     from sigma.pipelines.splunk.splunk import splunk_cim_data_model
 
-    return SplunkBackend(splunk_cim_data_model())
+    from converter.backends.stock import FastSplunkBackend
+
+    return FastSplunkBackend(splunk_cim_data_model())
 
 
 def _lucene(options: Options) -> Any:
-    from sigma.backends.elasticsearch.elasticsearch_lucene import LuceneBackend
     from sigma.pipelines.elasticsearch.windows import ecs_windows
 
-    return LuceneBackend(ecs_windows())
+    from converter.backends.stock import FastLuceneBackend
+
+    return FastLuceneBackend(ecs_windows())
 
 
 def _eql(options: Options) -> Any:
-    from sigma.backends.elasticsearch.elasticsearch_eql import EqlBackend
     from sigma.pipelines.elasticsearch.windows import ecs_windows
 
-    return EqlBackend(ecs_windows())
+    from converter.backends.stock import FastEqlBackend
+
+    return FastEqlBackend(ecs_windows())
 
 
 def _esql(options: Options) -> Any:

@@ -14,6 +14,8 @@ from sigma.conditions import ConditionAND, ConditionFieldEqualsValueExpression, 
 from sigma.conversion.state import ConversionState
 from sigma.types import SigmaString, SpecialChars
 
+from converter.backends.lazy_regex import LazyRegexMixin
+
 LOWER_MARK = "\x00lower\x00"
 
 
@@ -42,7 +44,7 @@ def like_literal_backslashes(value: SigmaString) -> SigmaString:
     return doubled
 
 
-class CaselessEsqlBackend(ESQLBackend):
+class CaselessEsqlBackend(LazyRegexMixin, ESQLBackend):
     """ES|QL with case-insensitive string matching."""
 
     def escape_and_quote_field(self, field_name: str) -> str:

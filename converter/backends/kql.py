@@ -25,6 +25,7 @@ from sigma.exceptions import SigmaBackendError, SigmaFeatureNotSupportedByBacken
 from sigma.rule import SigmaRule
 from sigma.types import SigmaNumber, SigmaString, SpecialChars
 
+from converter.backends.lazy_regex import LazyRegexMixin
 from converter.transformations import SigmaTermString
 
 LOOKBACK_PATTERN = re.compile(r"^[1-9][0-9]*(?:d|h|m|s)$")
@@ -101,7 +102,7 @@ def wildcard_regex(value: SigmaString) -> str:
     return "".join(pieces)
 
 
-class MdeKqlBackend(KustoBackend):
+class MdeKqlBackend(LazyRegexMixin, KustoBackend):
     """KQL for MDE advanced hunting, one complete query per rule."""
 
     name: ClassVar[str] = "sigmapack MDE KQL backend"
