@@ -151,7 +151,7 @@ BAD_RULES = {
     ),
     "bad_modifier.yml": (
         GOOD_RULE.replace("CommandLine|contains", "CommandLine|bogus"),
-        "bad_modifier.yml:8: invalid Sigma rule",
+        "bad_modifier.yml:8:9: invalid Sigma rule",
     ),
     "unmapped_field.yml": (
         GOOD_RULE.replace("CommandLine|contains", "Hostname|contains"),
