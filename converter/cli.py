@@ -83,6 +83,48 @@ def convert(
     sys.exit(run_convert(request))
 
 
+@main.command("test")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--regression",
+    "regression_dir",
+    default="regression",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder with the event corpus (events/*.jsonl) and expectation files (rules/*.yml).",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text prints the matrix for reading; json prints every rule, target and event.",
+)
+@click.option(
+    "--all",
+    "show_all",
+    is_flag=True,
+    help="In text output, list every event, not only the listed ones and those that hit.",
+)
+def test_command(
+    paths: tuple[Path, ...], regression_dir: Path, output_format: str, show_all: bool
+) -> None:
+    """Run rules in PATHS (default: sigma/) over the regression corpus in every engine.
+
+    KQL runs in duckdb-kql on MDE tables, EQL in Elastic's eql engine on ECS documents and
+    the Sigma logic in SQLite; Splunk queries are checked structurally. Exit 1 when an
+    expectation fails, targets disagree without a documented reason, or a rule fails.
+    """
+    from converter.regression_run import TestRequest, run_test
+
+    missing = [str(path) for path in (*paths, regression_dir) if not path.exists()]
+    if missing:
+        raise click.UsageError(f"no such file or folder: {', '.join(missing)}")
+    request = TestRequest(list(paths) or [DEFAULT_RULES], regression_dir, output_format, show_all)
+    sys.exit(run_test(request))
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the command line with argv and return its exit code, for tests and embedding."""
     try:
