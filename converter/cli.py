@@ -12,14 +12,28 @@ from pathlib import Path
 
 import click
 
-from converter import __version__
-
 DEFAULT_RULES = Path("sigma")
 DEFAULT_OUTPUT = Path("output")
 
 
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from converter.about import version_line
+
+    click.echo(version_line())
+    ctx.exit()
+
+
 @click.group()
-@click.version_option(__version__, prog_name="sigmapack")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the versions of sigmapack, pySigma and the shipped ATT&CK data, and exit.",
+)
 def main() -> None:
     """Convert and check the sigmapack Sigma rule pack for KQL, Splunk and Elastic."""
 
@@ -123,6 +137,76 @@ def test_command(
         raise click.UsageError(f"no such file or folder: {', '.join(missing)}")
     request = TestRequest(list(paths) or [DEFAULT_RULES], regression_dir, output_format, show_all)
     sys.exit(run_test(request))
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "sarif", "github", "junit"]),
+    default="text",
+    show_default=True,
+    help="Report format: text lines, JSON, SARIF 2.1.0 for code scanning, GitHub workflow"
+    " annotations, or JUnit XML with one test case per rule file.",
+)
+@click.option(
+    "--fail-level",
+    type=click.Choice(["low", "medium", "high"]),
+    default="low",
+    show_default=True,
+    help="Exit 1 if any finding has this severity or a higher one.",
+)
+@click.option(
+    "--output",
+    "-o",
+    "output_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the report to this file instead of stdout.",
+)
+def check(
+    paths: tuple[Path, ...], output_format: str, fail_level: str, output_file: Path | None
+) -> None:
+    """Check Sigma rule files in PATHS (files or folders, default: sigma/), fully offline.
+
+    Reports YAML errors, Sigma schema errors, pySigma validator issues and SigmaHQ
+    conventions, each with file, line and column where known.
+    """
+    from converter.checks.command import CheckRequest, run_check
+
+    request = CheckRequest(list(paths) or [DEFAULT_RULES], output_format, fail_level, output_file)
+    sys.exit(run_check(request))
+
+
+@main.command()
+@click.option(
+    "--category",
+    type=click.Choice(["process_creation", "registry_set"]),
+    default="process_creation",
+    show_default=True,
+    help="Log source category of the rule; it decides the folder and the file name prefix.",
+)
+@click.option(
+    "--name",
+    required=True,
+    help="File name after the prefix, lowercase words joined by '_', e.g. sc_failure_command.",
+)
+@click.option(
+    "--rules-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_RULES,
+    show_default=True,
+    help="Folder of the rule pack.",
+)
+def new(category: str, name: str, rules_dir: Path) -> None:
+    """Write a new rule from the template, with a fresh id and today's date.
+
+    The file goes to <rules-dir>/windows/<category>/. Its TODO placeholders fail
+    `sigmapack check` until they are replaced.
+    """
+    from converter.checks.command import run_new
+
+    sys.exit(run_new(rules_dir, category, name))
 
 
 def run(argv: Sequence[str] | None = None) -> int:

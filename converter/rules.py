@@ -35,6 +35,11 @@ class RuleError(Exception):
     column: int | None = None
     rule_id: str | None = None
 
+    def __reduce__(self) -> tuple[type[RuleError], tuple[object, ...]]:
+        # BaseException's pickling sets attributes after creation, which a frozen dataclass
+        # rejects, so rebuild from the fields instead. Worker processes return RuleErrors.
+        return (RuleError, (self.path, self.message, self.line, self.column, self.rule_id))
+
     def __str__(self) -> str:
         location = str(self.path)
         if self.line is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 from pathlib import Path
 
 import pytest
@@ -236,3 +237,8 @@ def test_combine_errors_lists_targets_once() -> None:
         " cannot convert to eql: no backend",
         "other.yml: invalid YAML: bad",
     ]
+
+
+def test_rule_error_survives_pickling() -> None:
+    error = RuleError(Path("rule.yml"), "invalid YAML: bad", 3, 5, "an-id")
+    assert pickle.loads(pickle.dumps(error)) == error

@@ -1,0 +1,1 @@
+"""`sigmapack check` and `sigmapack new`: rule findings, their report formats and templates."""
