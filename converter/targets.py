@@ -52,15 +52,24 @@ def pipeline_path(file_name: str) -> Path:
 
 
 @cache
+def _pipeline_text(file_name: str) -> tuple[str, str]:
+    path = pipeline_path(file_name)
+    return path.read_text(encoding="utf-8"), str(path)
+
+
 def yaml_pipeline(file_name: str) -> Any:
-    """Load one of sigmapack's pipeline YAML files, with its transformations registered."""
+    """Load one of sigmapack's pipeline YAML files, with its transformations registered.
+
+    Each call builds new pipeline objects: pySigma's processing items keep a reference to
+    the pipeline that holds them, so two backends must not share items.
+    """
     from sigma.processing.pipeline import ProcessingPipeline
 
     from converter.transformations import register
 
     register()
-    path = pipeline_path(file_name)
-    return ProcessingPipeline.from_yaml(path.read_text(encoding="utf-8"), source_path=str(path))
+    text, source = _pipeline_text(file_name)
+    return ProcessingPipeline.from_yaml(text, source_path=source)
 
 
 def _kql(options: Options) -> Any:
@@ -74,33 +83,33 @@ def _splunk(options: Options) -> Any:
     from sigma.pipelines.splunk.splunk import splunk_windows_pipeline
     from sigma.pipelines.sysmon.sysmon import sysmon_pipeline
 
-    from converter.backends.stock import FastSplunkBackend
+    from converter.backends.splunk import SafeSplunkBackend
 
-    return FastSplunkBackend(sysmon_pipeline() + splunk_windows_pipeline())
+    return SafeSplunkBackend(sysmon_pipeline() + splunk_windows_pipeline())
 
 
 def _splunk_cim(options: Options) -> Any:
     from sigma.pipelines.splunk.splunk import splunk_cim_data_model
 
-    from converter.backends.stock import FastSplunkBackend
+    from converter.backends.splunk import SafeSplunkBackend
 
-    return FastSplunkBackend(splunk_cim_data_model())
+    return SafeSplunkBackend(splunk_cim_data_model())
 
 
 def _lucene(options: Options) -> Any:
     from sigma.pipelines.elasticsearch.windows import ecs_windows
 
-    from converter.backends.stock import FastLuceneBackend
+    from converter.backends.lucene import SafeLuceneBackend
 
-    return FastLuceneBackend(ecs_windows())
+    return SafeLuceneBackend(ecs_windows())
 
 
 def _eql(options: Options) -> Any:
     from sigma.pipelines.elasticsearch.windows import ecs_windows
 
-    from converter.backends.stock import FastEqlBackend
+    from converter.backends.eql import SafeEqlBackend
 
-    return FastEqlBackend(ecs_windows())
+    return SafeEqlBackend(ecs_windows())
 
 
 def _esql(options: Options) -> Any:

@@ -3,6 +3,11 @@
 ES|QL's `==`, `LIKE`, `starts_with` and `ends_with` compare case-sensitively. Winlogbeat's
 `.caseless` sub-fields (used by the ECS pipeline for process paths) hold lower-case text, so
 the value is lower-cased for them; every other field is wrapped in `TO_LOWER()` as well.
+
+String values are written by this backend, not by pySigma's ESQLBackend 2.1.1, which kept
+Sigma's wildcard escapes (`\\*`) in `==`, `starts_with` and `ends_with` values, where they
+are invalid string escapes, and wrote newlines raw, which ES|QL strings do not allow.
+`re` values are unanchored, because RLIKE matches whole values while Sigma's `re` does not.
 """
 
 from __future__ import annotations
@@ -12,9 +17,10 @@ from typing import Any
 from sigma.backends.elasticsearch.elasticsearch_esql import ESQLBackend
 from sigma.conditions import ConditionAND, ConditionFieldEqualsValueExpression, ConditionOR
 from sigma.conversion.state import ConversionState
-from sigma.types import SigmaString, SpecialChars
+from sigma.types import SigmaRegularExpression, SigmaString, SpecialChars
 
 from converter.backends.lazy_regex import LazyRegexMixin
+from converter.backends.values import unanchored
 
 LOWER_MARK = "\x00lower\x00"
 
@@ -27,25 +33,50 @@ def lower_sigma_string(value: SigmaString) -> SigmaString:
     return lowered
 
 
-def uses_like(value: SigmaString) -> bool:
-    """Tell whether ESQLBackend renders value with LIKE rather than starts_with or ends_with."""
-    if not value.contains_special():
-        return False
-    if value.endswith(SpecialChars.WILDCARD_MULTI) and not value[:-1].contains_special():
-        return False
-    return not (value.startswith(SpecialChars.WILDCARD_MULTI) and not value[1:].contains_special())
+ESQL_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
-def like_literal_backslashes(value: SigmaString) -> SigmaString:
-    """Double each backslash, because ES|QL's LIKE reads a backslash as its escape character."""
-    doubled = SigmaString("")
-    doubled.s = [part.replace("\\", "\\\\") if isinstance(part, str) else part for part in value.s]
-    doubled.original = value.original
-    return doubled
+def esql_string(value: SigmaString) -> str:
+    """Quote value as an ES|QL string; a value with wildcards becomes a LIKE pattern.
+
+    LIKE reads a backslash as its escape character, so in a pattern a literal backslash,
+    `*` or `?` is escaped for LIKE first and then for the string literal.
+    """
+    like = value.contains_special()
+    pieces = []
+    for part in value.s:
+        if part == SpecialChars.WILDCARD_MULTI:
+            pieces.append("*")
+        elif part == SpecialChars.WILDCARD_SINGLE:
+            pieces.append("?")
+        elif isinstance(part, str):
+            for char in part:
+                if like and char in "\\*?":
+                    char = "\\" + char
+                pieces.append("".join(ESQL_ESCAPES.get(c, c) for c in char))
+        else:
+            raise ValueError(f"unresolved placeholder {part} in an ES|QL value")
+    return '"' + "".join(pieces) + '"'
 
 
 class CaselessEsqlBackend(LazyRegexMixin, ESQLBackend):
     """ES|QL with case-insensitive string matching."""
+
+    def convert_value_str(self, s: SigmaString, state: ConversionState) -> str:
+        return esql_string(s)
+
+    def convert_value_re(self, r: SigmaRegularExpression, state: ConversionState) -> str:
+        escaped = str(super().convert_value_re(r, state))
+        return "".join(
+            ESQL_ESCAPES.get(char, char) if char in "\n\r\t" else char for char in escaped
+        )
+
+    def convert_condition_field_eq_val_re(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> Any:
+        if isinstance(cond.value, SigmaRegularExpression):
+            cond = ConditionFieldEqualsValueExpression(cond.field, unanchored(cond.value))
+        return super().convert_condition_field_eq_val_re(cond, state)
 
     def escape_and_quote_field(self, field_name: str) -> str:
         if not field_name.startswith(LOWER_MARK):
@@ -69,10 +100,7 @@ class CaselessEsqlBackend(LazyRegexMixin, ESQLBackend):
     def convert_condition_field_eq_val_str(
         self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
     ) -> Any:
-        lowered = self._caseless(cond)
-        if isinstance(lowered.value, SigmaString) and uses_like(lowered.value):
-            lowered.value = like_literal_backslashes(lowered.value)
-        return super().convert_condition_field_eq_val_str(lowered, state)
+        return super().convert_condition_field_eq_val_str(self._caseless(cond), state)
 
     def convert_condition_as_in_expression(
         self, cond: ConditionOR | ConditionAND, state: ConversionState

@@ -23,7 +23,7 @@ from sigma.conditions import (
 from sigma.conversion.state import ConversionState
 from sigma.exceptions import SigmaBackendError, SigmaFeatureNotSupportedByBackendError
 from sigma.rule import SigmaRule
-from sigma.types import SigmaNumber, SigmaString, SpecialChars
+from sigma.types import SigmaNumber, SigmaRegularExpression, SigmaString, SpecialChars
 
 from converter.backends.lazy_regex import LazyRegexMixin
 from converter.transformations import SigmaTermString
@@ -140,6 +140,12 @@ class MdeKqlBackend(LazyRegexMixin, KustoBackend):
                 raise SigmaBackendError(f"wildcard left in a plain KQL string value: {s}")
             text.append(part)
         return kql_string("".join(text))
+
+    def convert_value_re(self, r: SigmaRegularExpression, state: ConversionState) -> str:
+        # KustoBackend escapes backslashes and quotes but writes control characters raw,
+        # which ends a KQL string literal.
+        escaped = str(super().convert_value_re(r, state))
+        return "".join(KQL_ESCAPES[char] if char in "\n\r\t" else char for char in escaped)
 
     def convert_condition_field_eq_val_str(
         self, cond: ConditionFieldEqualsValueExpression, state: ConversionState

@@ -1,0 +1,68 @@
+"""Rewrites of Sigma string values for query languages that cannot express every character.
+
+A value must never change the structure of a query. Where a target language has no
+escape for a character inside a value, the character becomes a wildcard that matches it,
+so the query still matches the value and may match more, but never less.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sigma.types import Placeholder, SigmaRegularExpression, SigmaString, SpecialChars
+
+Part = str | SpecialChars | Placeholder
+
+
+def is_control(char: str) -> bool:
+    """Tell whether char is an ASCII control character (U+0000-U+001F or U+007F)."""
+    return ord(char) < 0x20 or ord(char) == 0x7F
+
+
+def replace_chars(value: SigmaString, chars: str, wildcard: SpecialChars) -> SigmaString:
+    """Return a copy of value with control characters and chars in plain text as wildcard."""
+    parts: list[Part] = []
+    for part in value.s:
+        if not isinstance(part, str):
+            parts.append(part)
+            continue
+        text: list[str] = []
+        for char in part:
+            if is_control(char) or char in chars:
+                if text:
+                    parts.append("".join(text))
+                    text = []
+                parts.append(wildcard)
+            else:
+                text.append(char)
+        if text:
+            parts.append("".join(text))
+    rewritten = SigmaString("")
+    rewritten.s = parts
+    rewritten.original = value.original
+    return rewritten
+
+
+def has_literal_wildcard(value: SigmaString) -> bool:
+    """Tell whether value's plain text holds a `*` or `?` that Sigma escaped."""
+    return any(isinstance(part, str) and ("*" in part or "?" in part) for part in value.s)
+
+
+UNESCAPED_DOLLAR_AT_END = re.compile(r"(?<!\\)(?:\\\\)*\$$")
+
+
+def unanchored(regex: SigmaRegularExpression) -> SigmaRegularExpression:
+    """Return regex for an engine that matches whole values, keeping Sigma's search semantics.
+
+    Sigma's `re` modifier matches anywhere in the value, but Lucene regular expressions
+    (Lucene queries, ES|QL RLIKE) must match the whole value and have no `^` or `$`
+    anchors. The pattern is wrapped as `.*(pattern).*`; a leading `^` or a trailing
+    unescaped `$` drops the `.*` on its side instead.
+    """
+    pattern = str(regex.regexp)
+    prefix, suffix = ".*", ".*"
+    if pattern.startswith("^"):
+        pattern, prefix = pattern[1:], ""
+    if UNESCAPED_DOLLAR_AT_END.search(pattern):
+        pattern, suffix = pattern[:-1], ""
+    return SigmaRegularExpression(f"{prefix}({pattern}){suffix}", set(regex.flags))
