@@ -6,6 +6,7 @@ differences, 2 for a usage error.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -45,8 +46,8 @@ def main() -> None:
     "-t",
     "target_names",
     multiple=True,
-    help="Target to convert to: kql, splunk, splunk-cim, lucene, eql or esql. Repeat for"
-    " several. Default: all targets.",
+    help="Target to convert to: kql, splunk, splunk-cim, lucene, eql, esql, or all. Repeat"
+    " for several. Default: all targets.",
 )
 @click.option(
     "--output",
@@ -61,6 +62,28 @@ def main() -> None:
     help="Write nothing; exit 1 if the output folder is not what conversion would write.",
 )
 @click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes for conversion. Default: the number of CPU cores.",
+)
+@click.option(
+    "--format",
+    "report_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text prints queries (or writes files) and a summary on stderr; json prints a report"
+    " of every rule and target on stdout.",
+)
+@click.option(
+    "--skip-unsupported",
+    is_flag=True,
+    help="Exit 0 even when rules use log sources, fields or features a target can't express."
+    " Invalid rules still fail the run.",
+)
+@click.option(
     "--lookback",
     default="24h",
     show_default=True,
@@ -71,6 +94,9 @@ def convert(
     target_names: tuple[str, ...],
     output_dir: Path | None,
     check: bool,
+    jobs: int | None,
+    report_format: str,
+    skip_unsupported: bool,
     lookback: str,
 ) -> None:
     """Convert Sigma rules in PATHS (files or folders, default: sigma/).
@@ -93,50 +119,11 @@ def convert(
         check=check,
         lookback=lookback,
         combined=pack_mode or (output_dir is not None and not target_names),
+        jobs=jobs or os.cpu_count() or 1,
+        report_format=report_format,
+        skip_unsupported=skip_unsupported,
     )
     sys.exit(run_convert(request))
-
-
-@main.command("test")
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@click.option(
-    "--regression",
-    "regression_dir",
-    default="regression",
-    show_default=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Folder with the event corpus (events/*.jsonl) and expectation files (rules/*.yml).",
-)
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="text prints the matrix for reading; json prints every rule, target and event.",
-)
-@click.option(
-    "--all",
-    "show_all",
-    is_flag=True,
-    help="In text output, list every event, not only the listed ones and those that hit.",
-)
-def test_command(
-    paths: tuple[Path, ...], regression_dir: Path, output_format: str, show_all: bool
-) -> None:
-    """Run rules in PATHS (default: sigma/) over the regression corpus in every engine.
-
-    KQL runs in duckdb-kql on MDE tables, EQL in Elastic's eql engine on ECS documents and
-    the Sigma logic in SQLite; Splunk queries are checked structurally. Exit 1 when an
-    expectation fails, targets disagree without a documented reason, or a rule fails.
-    """
-    from converter.regression_run import TestRequest, run_test
-
-    missing = [str(path) for path in (*paths, regression_dir) if not path.exists()]
-    if missing:
-        raise click.UsageError(f"no such file or folder: {', '.join(missing)}")
-    request = TestRequest(list(paths) or [DEFAULT_RULES], regression_dir, output_format, show_all)
-    sys.exit(run_test(request))
 
 
 @main.command()
@@ -207,6 +194,48 @@ def new(category: str, name: str, rules_dir: Path) -> None:
     from converter.checks.command import run_new
 
     sys.exit(run_new(rules_dir, category, name))
+
+
+@main.command("test")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--regression",
+    "regression_dir",
+    default="regression",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder with the event corpus (events/*.jsonl) and expectation files (rules/*.yml).",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text prints the matrix for reading; json prints every rule, target and event.",
+)
+@click.option(
+    "--all",
+    "show_all",
+    is_flag=True,
+    help="In text output, list every event, not only the listed ones and those that hit.",
+)
+def test_command(
+    paths: tuple[Path, ...], regression_dir: Path, output_format: str, show_all: bool
+) -> None:
+    """Run rules in PATHS (default: sigma/) over the regression corpus in every engine.
+
+    KQL runs in duckdb-kql on MDE tables, EQL in Elastic's eql engine on ECS documents and
+    the Sigma logic in SQLite; Splunk queries are checked structurally. Exit 1 when an
+    expectation fails, targets disagree without a documented reason, or a rule fails.
+    """
+    from converter.regression_run import TestRequest, run_test
+
+    missing = [str(path) for path in (*paths, regression_dir) if not path.exists()]
+    if missing:
+        raise click.UsageError(f"no such file or folder: {', '.join(missing)}")
+    request = TestRequest(list(paths) or [DEFAULT_RULES], regression_dir, output_format, show_all)
+    sys.exit(run_test(request))
 
 
 def run(argv: Sequence[str] | None = None) -> int:

@@ -16,8 +16,7 @@ from converter.conversion import Query
 
 def let_name(query: Query, taken: set[str]) -> str:
     """Return a KQL identifier for the rule: its Sigma name, else its title, made unique."""
-    rule = query.rule.rule
-    raw = getattr(rule, "name", None) or getattr(rule, "title", "") or query.rule.path.stem
+    raw = query.rule.name or query.rule.title or query.rule.path.stem
     name = re.sub(r"[^A-Za-z0-9_]+", "_", str(raw)).strip("_") or "Rule"
     if name[0].isdigit():
         name = "Rule_" + name

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import click
 
-from converter.conversion import Conversion, Query, convert
+from converter.conversion import UNSUPPORTED_REASONS, Conversion, Query, convert
+from converter.convert_report import failure_line, json_report, summary_lines
 from converter.output import (
     COMBINED_NAME,
     PlannedFile,
@@ -31,6 +34,9 @@ class ConvertRequest:
     check: bool = False
     lookback: str = "24h"
     combined: bool = False
+    jobs: int = 1
+    report_format: str = "text"
+    skip_unsupported: bool = False
 
 
 def run_convert(request: ConvertRequest) -> int:
@@ -46,21 +52,66 @@ def run_convert(request: ConvertRequest) -> int:
     if missing:
         raise click.UsageError(f"no such file or folder: {', '.join(missing)}")
 
-    result = convert(request.paths, targets, options)
-    _report_failures(result)
+    with Progress() as progress:
+        result = convert(request.paths, targets, options, request.jobs, progress.update)
+    _report(result, targets, request)
+
+    failed = _failed(result, request.skip_unsupported)
     if request.output_dir is None:
-        _print_queries(result.queries)
-        return 1 if result.failures else 0
+        if request.report_format == "text":
+            _print_queries(result.queries)
+        return 1 if failed else 0
 
     planned = _plan(result, targets, request)
     owned = owned_paths(targets, request.combined)
     if request.check:
-        return _check(request.output_dir, planned, owned, result)
-    return _write(request.output_dir, planned, owned, result)
+        return _check(request.output_dir, planned, owned, failed)
+    return _write(request.output_dir, planned, owned, failed)
+
+
+class Progress:
+    """A progress bar on stderr while files are converted, shown only on a terminal."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+        self.shown = 0
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.bar is not None:
+            self.bar.render_finish()
+
+    def update(self, done: int, total: int) -> None:
+        if total < 50 or not sys.stderr.isatty():
+            return
+        if self.bar is None:
+            self.bar = click.progressbar(length=total, label="Converting", file=sys.stderr)
+        self.bar.update(done - self.shown)
+        self.shown = done
+
+
+def _failed(result: Conversion, skip_unsupported: bool) -> bool:
+    """Tell whether the run failed: any failure, or with skip_unsupported any other failure."""
+    if not skip_unsupported:
+        return bool(result.failures)
+    return any(failure.reason not in UNSUPPORTED_REASONS for failure in result.failures)
+
+
+def _report(result: Conversion, targets: list[Target], request: ConvertRequest) -> None:
+    for failure in result.failures:
+        click.echo(failure_line(failure), err=True)
+    if request.report_format == "json":
+        include_queries = request.output_dir is None
+        click.echo(json_report(result, targets, Path.cwd(), include_queries), nl=False)
+    if request.report_format == "json" or result.failures or result.files >= 50:
+        for line in summary_lines(result, targets):
+            click.echo(line, err=True)
 
 
 def _targets(names: list[str]) -> list[Target]:
-    if not names or names == ["all"]:
+    if not names or "all" in names:
         return list(TARGETS.values())
     chosen: list[Target] = []
     for name in names:
@@ -79,19 +130,6 @@ def _validate_options(targets: list[Target], options: Options) -> None:
             kql.make_backend(options)
         except SigmaError as err:
             raise TargetError(str(err)) from err
-
-
-def _report_failures(result: Conversion) -> None:
-    for failure in result.failures:
-        click.echo(f"{failure}", err=True)
-    if result.failures:
-        failed_files = {failure.path for failure in result.failures}
-        click.echo(
-            f"sigmapack: {len(failed_files)} rule file(s) failed; the other"
-            f" {len(result.rules) - len(failed_files & {rule.path for rule in result.rules})}"
-            " were converted",
-            err=True,
-        )
 
 
 def _print_queries(queries: list[Query]) -> None:
@@ -125,9 +163,7 @@ def owned_paths(targets: list[Target], combined: bool) -> tuple[str, ...]:
     return owned
 
 
-def _check(
-    folder: Path, planned: list[PlannedFile], owned: tuple[str, ...], result: Conversion
-) -> int:
+def _check(folder: Path, planned: list[PlannedFile], owned: tuple[str, ...], failed: bool) -> int:
     differences = compare(folder, planned, owned)
     for difference in differences:
         click.echo(f"{folder / difference.relative_path}: {difference.kind}", err=True)
@@ -138,18 +174,16 @@ def _check(
             err=True,
         )
         return 1
-    if result.failures:
+    if failed:
         return 1
     click.echo(f"sigmapack: {folder} is current ({len(planned)} files)", err=True)
     return 0
 
 
-def _write(
-    folder: Path, planned: list[PlannedFile], owned: tuple[str, ...], result: Conversion
-) -> int:
+def _write(folder: Path, planned: list[PlannedFile], owned: tuple[str, ...], failed: bool) -> int:
     # A failed rule keeps its previous files: deleting them would lose the last good query.
-    kept = write_all(folder, planned, owned, prune=not result.failures)
+    kept = write_all(folder, planned, owned, prune=not failed)
     for name in kept:
         click.echo(f"{folder / name}: kept, not generated by sigmapack", err=True)
     click.echo(f"sigmapack: wrote {len(planned)} files to {folder}", err=True)
-    return 1 if result.failures else 0
+    return 1 if failed else 0

@@ -1,33 +1,254 @@
-"""Converting loaded rules to each target, keeping every failure with its rule file."""
+"""Converting rule files to every target, in worker processes, accounting for every rule.
+
+Each rule file is parsed once; the parsed rule is copied for each target because pySigma's
+pipelines change a rule in place. Work is split by file over a process pool and the results
+come back in file order, so the output is the same whatever the number of workers.
+"""
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Sequence
+import multiprocessing
+import os
+import pickle
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from converter.rules import LoadedRule, RuleError, find_rule_files, load_rule
-from converter.targets import Options, Target
+from converter.targets import TARGETS, Options, Target
+
+# Failure reasons. Every failure gets one; "internal-error" means a bug in sigmapack or a
+# backend that should be reported, and the corpus tests require it to stay at zero.
+INVALID_RULE = "invalid-rule"
+UNSUPPORTED_LOGSOURCE = "unsupported-logsource"
+UNMAPPED_FIELD = "unmapped-field"
+UNSUPPORTED_FEATURE = "unsupported-feature"
+BACKEND_LIMITATION = "backend-limitation"
+INTERNAL_ERROR = "internal-error"
+REASONS = (
+    INVALID_RULE,
+    UNSUPPORTED_LOGSOURCE,
+    UNMAPPED_FIELD,
+    UNSUPPORTED_FEATURE,
+    BACKEND_LIMITATION,
+    INTERNAL_ERROR,
+)
+# Reasons that describe what a target can't express rather than a defect in the rule.
+UNSUPPORTED_REASONS = frozenset({UNSUPPORTED_LOGSOURCE, UNMAPPED_FIELD, UNSUPPORTED_FEATURE})
+
+
+@dataclass(frozen=True)
+class RuleInfo:
+    """What the output needs to know about a rule: its file and identifiers."""
+
+    path: Path
+    id: str | None = None
+    name: str | None = None
+    title: str | None = None
 
 
 @dataclass(frozen=True)
 class Query:
     """One rule converted to one target."""
 
-    rule: LoadedRule
+    rule: RuleInfo
     target: Target
     text: str
 
 
+@dataclass(frozen=True)
+class Failure:
+    """One rule that could not be loaded, or not converted to one target."""
+
+    error: RuleError
+    reason: str
+    target: str | None = None  # None when the file itself could not be loaded
+
+    @property
+    def path(self) -> Path:
+        return self.error.path
+
+
 @dataclass
 class Conversion:
-    """Everything one conversion run produced: queries, loaded rules and failures."""
+    """Everything one conversion run produced, in rule file order."""
 
-    rules: list[LoadedRule] = field(default_factory=list)
+    rules: list[RuleInfo] = field(default_factory=list)
     queries: list[Query] = field(default_factory=list)
-    failures: list[RuleError] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    files: int = 0
+
+
+def convert(
+    paths: Sequence[Path],
+    targets: Sequence[Target],
+    options: Options,
+    jobs: int = 1,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> Conversion:
+    """Convert the rule files under paths to every target with jobs worker processes.
+
+    on_progress, if given, is called with the number of files done and the total.
+    """
+    files, missing = find_rule_files(paths)
+    result = Conversion(files=len(files))
+    result.failures += [Failure(error, INVALID_RULE) for error in missing]
+
+    target_names = [target.name for target in targets]
+    for done, outcome in enumerate(_outcomes(files, target_names, options, jobs), start=1):
+        _collect(result, outcome)
+        if on_progress is not None:
+            on_progress(done, len(files))
+    return result
+
+
+@dataclass
+class FileOutcome:
+    """The result of one rule file for every target, as sent back by a worker."""
+
+    rule: RuleInfo | None
+    queries: dict[str, str] = field(default_factory=dict)
+    failures: list[Failure] = field(default_factory=list)
+
+
+def _collect(result: Conversion, outcome: FileOutcome) -> None:
+    result.failures += outcome.failures
+    if outcome.rule is None:
+        return
+    result.rules.append(outcome.rule)
+    for name, text in outcome.queries.items():
+        result.queries.append(Query(outcome.rule, TARGETS[name], text))
+
+
+def _outcomes(
+    files: list[Path], target_names: list[str], options: Options, jobs: int
+) -> Iterator[FileOutcome]:
+    if jobs <= 1 or len(files) < 2:
+        for path in files:
+            yield convert_file(path, target_names, options)
+        return
+
+    context = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
+    chunk_size = max(1, min(32, len(files) // (jobs * 8)))
+    with context.Pool(jobs, initializer=_init_worker, initargs=(target_names, options)) as pool:
+        yield from pool.imap(_convert_in_worker, files, chunksize=chunk_size)
+
+
+_worker_targets: list[str] = []
+_worker_options = Options()
+
+
+def _init_worker(target_names: list[str], options: Options) -> None:
+    global _worker_targets, _worker_options
+    _worker_targets = target_names
+    _worker_options = options
+
+
+def _convert_in_worker(path: Path) -> FileOutcome:
+    return convert_file(path, _worker_targets, _worker_options)
+
+
+_backends: dict[tuple[str, Options], Any] = {}
+
+
+def backend_for(target: Target, options: Options) -> Any:
+    """Return this process's backend for target, created on first use."""
+    key = (target.name, options)
+    if key not in _backends:
+        _backends[key] = target.make_backend(options)
+    return _backends[key]
+
+
+def convert_file(path: Path, target_names: Sequence[str], options: Options) -> FileOutcome:
+    """Load one rule file and convert it to every named target."""
+    try:
+        loaded = load_rule(path)
+    except RuleError as err:
+        return FileOutcome(None, failures=[Failure(err, INVALID_RULE)])
+
+    outcome = FileOutcome(rule_info(loaded))
+    pickled = pickle.dumps(loaded.rule, protocol=pickle.HIGHEST_PROTOCOL)
+    for name in target_names:
+        target = TARGETS[name]
+        try:
+            outcome.queries[name] = convert_rule(
+                backend_for(target, options), target, loaded, pickled
+            )
+        except ConversionFailure as failure:
+            outcome.failures.append(Failure(failure.error, failure.reason, name))
+    return outcome
+
+
+def rule_info(loaded: LoadedRule) -> RuleInfo:
+    """Return the identifiers of a loaded rule."""
+    rule: Any = loaded.rule
+    rule_id = str(rule.id) if getattr(rule, "id", None) else None
+    return RuleInfo(loaded.path, rule_id, getattr(rule, "name", None), getattr(rule, "title", None))
+
+
+class ConversionFailure(Exception):
+    """A rule that one backend could not convert, with the failure reason."""
+
+    def __init__(self, error: RuleError, reason: str) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.reason = reason
+
+
+def convert_rule(
+    backend: Any, target: Target, loaded: LoadedRule, pickled: bytes | None = None
+) -> str:
+    """Convert one rule with one backend, raising ConversionFailure on failure.
+
+    The rule is copied first (from pickled, if given), because pipelines change it in place.
+    """
+    rule = pickle.loads(pickled or pickle.dumps(loaded.rule, protocol=pickle.HIGHEST_PROTOCOL))
+    try:
+        queries = backend.convert_rule(rule, target.output_format)
+    except Exception as err:
+        reason = classify(err)
+        message = f"cannot convert to {target.name}: {describe(err, loaded.path)}"
+        raise ConversionFailure(RuleError(loaded.path, message), reason) from err
+    if len(queries) != 1:
+        message = f"cannot convert to {target.name}: the backend returned {len(queries)} queries"
+        raise ConversionFailure(RuleError(loaded.path, message), BACKEND_LIMITATION)
+    return str(queries[0])
+
+
+def classify(err: Exception) -> str:
+    """Return the failure reason for an exception raised while converting a rule."""
+    from sigma.exceptions import (
+        SigmaError,
+        SigmaFeatureNotSupportedByBackendError,
+        SigmaTransformationError,
+    )
+
+    text = str(err)
+    if isinstance(err, SigmaTransformationError) or "supports only" in text:
+        if "field" in text:
+            return UNMAPPED_FIELD
+        return UNSUPPORTED_LOGSOURCE
+    if "Rule type not yet supported" in text:
+        return UNSUPPORTED_LOGSOURCE
+    if isinstance(err, (SigmaFeatureNotSupportedByBackendError, NotImplementedError)):
+        return UNSUPPORTED_FEATURE
+    if isinstance(err, SigmaError):
+        return BACKEND_LIMITATION
+    if isinstance(err, (ValueError, TypeError)):
+        return BACKEND_LIMITATION
+    return INTERNAL_ERROR
+
+
+def describe(err: Exception, path: Path) -> str:
+    """Return an exception as one line, without the rule path that pySigma appends."""
+    from sigma.exceptions import SigmaError
+
+    text = " ".join(str(err).split())
+    text = text.replace(f" in {path}", "").split(" (while ", 1)[0]
+    if isinstance(err, SigmaError):
+        return text
+    return f"{type(err).__name__}: {text}"
 
 
 def load_rules(paths: Sequence[Path]) -> tuple[list[LoadedRule], list[RuleError]]:
@@ -40,47 +261,3 @@ def load_rules(paths: Sequence[Path]) -> tuple[list[LoadedRule], list[RuleError]
         except RuleError as err:
             failures.append(err)
     return rules, failures
-
-
-def convert(paths: Sequence[Path], targets: Sequence[Target], options: Options) -> Conversion:
-    """Convert the rules under paths to every target; each rule is parsed once."""
-    result = Conversion()
-    result.rules, result.failures = load_rules(paths)
-    for target in targets:
-        backend = target.make_backend(options)
-        for loaded in result.rules:
-            try:
-                text = convert_rule(backend, target, loaded)
-            except RuleError as err:
-                result.failures.append(err)
-            else:
-                result.queries.append(Query(loaded, target, text))
-    return result
-
-
-def convert_rule(backend: Any, target: Target, loaded: LoadedRule) -> str:
-    """Convert one rule with one backend, raising RuleError with the target's name on failure."""
-    from sigma.exceptions import SigmaError
-
-    rule = copy.deepcopy(loaded.rule)
-    try:
-        queries = backend.convert_rule(rule, target.output_format)
-    except SigmaError as err:
-        raise RuleError(loaded.path, f"cannot convert to {target.name}: {_one_line(err)}") from err
-    except (NotImplementedError, TypeError, ValueError, KeyError, AttributeError) as err:
-        raise RuleError(
-            loaded.path,
-            f"cannot convert to {target.name}: the backend failed with {type(err).__name__}:"
-            f" {_one_line(err)}",
-        ) from err
-    if len(queries) != 1:
-        raise RuleError(
-            loaded.path,
-            f"cannot convert to {target.name}: expected one query, the backend returned"
-            f" {len(queries)}",
-        )
-    return str(queries[0])
-
-
-def _one_line(err: Exception) -> str:
-    return " ".join(str(err).split())

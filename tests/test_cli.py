@@ -187,7 +187,8 @@ def test_bad_rules_reported_and_good_converted(rules_with_bad_ones: Path, tmp_pa
 
 def test_bad_rule_one_line_each(rules_with_bad_ones: Path) -> None:
     _, _, stderr = invoke("convert", "-t", "kql", str(rules_with_bad_ones))
-    lines = [line for line in stderr.splitlines() if not line.startswith("sigmapack:")]
+    summary = ("sigmapack:", "  ")
+    lines = [line for line in stderr.splitlines() if not line.startswith(summary)]
     assert len(lines) == len(BAD_RULES)
 
 
@@ -236,3 +237,12 @@ def test_console_script_runs(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("DeviceProcessEvents")
+
+
+def test_backends_with_other_options_stay_independent() -> None:
+    """Two KQL backends in one process must each keep their own pipeline state."""
+    first = invoke("convert", "-t", "kql", "--lookback", "1h", str(PACK_RULE))
+    second = invoke("convert", "-t", "kql", "--lookback", "2h", str(PACK_RULE))
+    third = invoke("convert", "-t", "kql", "--lookback", "1h", str(PACK_RULE))
+    assert [first[0], second[0], third[0]] == [0, 0, 0]
+    assert "ago(1h)" in third[1]
