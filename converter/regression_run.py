@@ -1,9 +1,9 @@
 """`sigmapack test`: run every rule over the regression corpus in each target's engine.
 
-For each rule this converts the rule to KQL, EQL and Splunk SPL, runs the rule's own
-logic (pySigma's SQLite backend) and the KQL and EQL queries over every corpus event,
-compares each result with the rule's expectation file, and checks the Splunk query's
-structure. The result is a matrix of rule x target x event.
+Each rule is converted to KQL, EQL and Splunk SPL. The rule's own logic (pySigma's SQLite
+backend) and the KQL and EQL queries run over every corpus event, and each result is
+compared with the rule's expectation file. The Splunk query's structure is checked. The
+result is a matrix of rule x target x event.
 """
 
 from __future__ import annotations
@@ -84,9 +84,9 @@ class RuleRun:
         found = list(self.errors)
         for row in self.rows:
             for target in row.failed_targets:
-                wanted = "match" if row.expected[target] else "no match"
+                expected = "match" if row.expected[target] else "no match"
                 got = "hit" if row.results[target] else "miss"
-                found.append(f"event {row.event.event_id}: {target} expected {wanted}, got {got}")
+                found.append(f"event {row.event.event_id}: {target} expected {expected}, got {got}")
         found += [f"splunk: {problem}" for problem in self.splunk_problems]
         return found
 

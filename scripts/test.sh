@@ -14,4 +14,5 @@ ruff format --check .
 ruff check .
 mypy
 sigmapack convert --check
+sigmapack test
 python -m pytest

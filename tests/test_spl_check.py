@@ -1,4 +1,4 @@
-"""The structural SPL check, which stands in for a Splunk engine."""
+"""The structural SPL check, used because no Splunk engine runs in the tests."""
 
 from __future__ import annotations
 

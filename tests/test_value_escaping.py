@@ -100,7 +100,7 @@ def sigma_matches(modifier: str, text: str, haystack: str) -> bool:
 
 
 def near_misses(modifier: str, text: str) -> list[str]:
-    """Values one edit away from a match, kept only where Sigma says they do not match."""
+    """Values one edit away from a match, kept only where the Sigma oracle rejects them."""
     candidates = [text + "x", "x" + text, text[:-1], text[1:], "x" + text + "x"]
     return [value for value in candidates if not sigma_matches(modifier, text, value)]
 
@@ -133,8 +133,8 @@ def exact_id(case: Case) -> str:
 def case_events(all_cases: list[Case]) -> tuple[list[EngineEvent], dict[Case, set[str]]]:
     """Build one event holding each case's exact value and one per near miss.
 
-    Returns the events and, per case, the ids of its own events: a query may also match
-    other cases' values, which says nothing about this case.
+    Returns the events and, per case, the ids of its own events. A query may also match
+    other cases' values, which is no failure of this case.
     """
     events: list[EngineEvent] = []
     owned: dict[Case, set[str]] = {}

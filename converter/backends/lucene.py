@@ -1,6 +1,6 @@
 """A Lucene backend that keeps control characters and regular expressions in their place.
 
-pySigma's LuceneBackend 2.1.1 writes control characters raw; an unescaped newline or tab
+pySigma's LuceneBackend 2.1.1 writes control characters raw. An unescaped newline or tab
 ends the term in Lucene's query syntax, so the rest of the value becomes a search of the
 default field. Lucene has no escape sequence for them, so this backend writes the `?`
 wildcard (one character) in their place. It also unanchors `re` values, because Lucene

@@ -1,7 +1,7 @@
 """A Splunk backend whose values cannot hold a character that SPL search cannot express.
 
-Splunk's search command has no escape for an asterisk (it is always a wildcard) and none
-for control characters inside a quoted value; pySigma's SplunkBackend 2.1.0 writes `\\*`
+Splunk's search command has no escape for an asterisk, which is always a wildcard, and
+none for control characters inside a quoted value. pySigma's SplunkBackend 2.1.0 writes `\\*`
 and raw newlines or tabs there. Both are major breakers in Splunk's default segmentation,
 so this backend writes a `*` wildcard in their place: the search still matches the value
 and may match more.

@@ -44,7 +44,7 @@ def replace_chars(value: SigmaString, chars: str, wildcard: SpecialChars) -> Sig
 
 
 def has_literal_wildcard(value: SigmaString) -> bool:
-    """Tell whether value's plain text holds a `*` or `?` that Sigma escaped."""
+    """Tell whether value's plain text contains a `*` or `?` that Sigma escaped."""
     return any(isinstance(part, str) and ("*" in part or "?" in part) for part in value.s)
 
 
