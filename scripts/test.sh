@@ -13,6 +13,7 @@ npm ci --prefix tools/kql-check --no-audit --no-fund --loglevel=error
 ruff format --check .
 ruff check .
 mypy
+sigmapack check
 sigmapack convert --check
 sigmapack test
 python -m pytest
