@@ -80,15 +80,15 @@ def test_text_lines_have_location(broken: Path) -> None:
     code, stdout, _ = invoke("check", "rules")
     assert code == 1
     assert (
-        "rules/windows/process_creation/proc_creation_win_bad_modifier.yml:28:9: high:"
+        "rules/windows/process_creation/proc_creation_win_bad_modifier.yml:34:9: high:"
         " invalid Sigma rule: Unknown modifier 'bogus' [schema]"
     ) in stdout
     assert (
-        "rules/windows/process_creation/proc_creation_win_unknown_tag.yml:20:7: medium:"
+        "rules/windows/process_creation/proc_creation_win_unknown_tag.yml:26:7: medium:"
         " Invalid MITRE ATT&CK tagging (tag 'attack.t9999')"
     ) in stdout
     assert (
-        "rules/windows/process_creation/proc_creation_win_extra_field.yml:53:1: low:"
+        "rules/windows/process_creation/proc_creation_win_extra_field.yml:59:1: low:"
         " 'extra' is not a field of the Sigma specification"
     ) in stdout
 
@@ -128,7 +128,7 @@ def test_json_report(broken: Path) -> None:
     finding = by_name["proc_creation_win_bad_modifier.yml"]["findings"][0]
     assert finding["severity"] == "high"
     assert finding["check"] == "schema"
-    assert (finding["line"], finding["column"]) == (28, 9)
+    assert (finding["line"], finding["column"]) == (34, 9)
     assert uuid.UUID(finding["rule_id"]).version == 4
 
 
@@ -152,7 +152,7 @@ def test_sarif_report_matches_schema(broken: Path) -> None:
     assert location["artifactLocation"]["uri"] == (
         "rules/windows/process_creation/proc_creation_win_bad_modifier.yml"
     )
-    assert location["region"] == {"startLine": 28, "startColumn": 9}
+    assert location["region"] == {"startLine": 34, "startColumn": 9}
 
 
 def test_sarif_without_findings_matches_schema(rules: Path) -> None:
@@ -179,7 +179,7 @@ def test_github_annotations(broken: Path) -> None:
         assert GITHUB_LINE.match(line), line
     assert (
         "::error file=rules/windows/process_creation/proc_creation_win_bad_modifier.yml,"
-        "line=28,col=9,title=sigmapack schema::high: invalid Sigma rule: Unknown modifier"
+        "line=34,col=9,title=sigmapack schema::high: invalid Sigma rule: Unknown modifier"
         " 'bogus'"
     ) in lines
 
@@ -253,10 +253,10 @@ def test_bad_file_does_not_stop_others(rules: Path) -> None:
 
 CONVENTION_CASES = [
     (("title: proc", "title: Detects proc"), "sigmahq.title-style", 1),
-    (("date: 2026-12-04", "date: 2026/12/04"), "sigmahq.date", 16),
-    (("date: 2026-12-04", "date: 2999-01-01"), "sigmahq.date", 16),
-    (("date: 2026-12-04", "date: 2026-12-04\nmodified: 2026-01-01"), "sigmahq.date", 17),
-    (("    - attack.t1543.003\n", ""), "sigmahq.attack-tag", 17),
+    (("date: 2026-12-04", "date: 2026/12/04"), "sigmahq.date", 22),
+    (("date: 2026-12-04", "date: 2999-01-01"), "sigmahq.date", 22),
+    (("date: 2026-12-04", "date: 2026-12-04\nmodified: 2026-01-01"), "sigmahq.date", 23),
+    (("    - attack.t1543.003\n", ""), "sigmahq.attack-tag", 23),
     (("status: experimental\n", ""), "sigmahq.status", None),
     (("description: |", "description: Short.\nx_description: |"), "sigmahq.description", 5),
 ]
