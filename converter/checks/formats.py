@@ -118,7 +118,7 @@ def _sarif(report: CheckReport, fail_level: Severity) -> str:
     found = versions()
     checks = sorted({finding.check for finding in report.findings})
     rule_index = {check: index for index, check in enumerate(checks)}
-    first_of = {}
+    first_of: dict[str, Finding] = {}
     for finding in report.findings:
         first_of.setdefault(finding.check, finding)
 
