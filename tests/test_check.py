@@ -20,10 +20,23 @@ from converter.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
 PACK_RULE = REPO / "sigma/windows/process_creation/proc_creation_win_service_new_or_changed.yml"
+PACK_TEXT = PACK_RULE.read_text(encoding="utf-8")
 SARIF_SCHEMA = REPO / "tests/data/sarif-schema-2.1.0.json"
 GITHUB_LINE = re.compile(
     r"^::(error|warning|notice) file=[^,:]+(,line=\d+(,col=\d+)?)?,title=[^:]+::.+$"
 )
+
+
+def line_of(text: str, needle: str) -> int:
+    """Return the 1-based number of the first line of text that contains needle."""
+    return next(n for n, line in enumerate(text.splitlines(), start=1) if needle in line)
+
+
+MODIFIER_LINE = line_of(PACK_TEXT, "CommandLine|contains")
+TAG_LINE = line_of(PACK_TEXT, "attack.t1543.003")
+LEVEL_LINE = line_of(PACK_TEXT, "level: high")
+DATE_LINE = line_of(PACK_TEXT, "date: 2026-12-04")
+TAGS_LINE = line_of(PACK_TEXT, "tags:")
 
 
 def invoke(*args: str) -> tuple[int, str, str]:

@@ -201,9 +201,14 @@ def test_check_hook_fails_broken_rule(
     result = try_repo(consumer, hook_source, pre_commit_home, "sigmapack-check")
     assert result.returncode == 1
     assert "Failed" in result.stdout
+    condition = (
+        PACK_RULE.read_text(encoding="utf-8")
+        .splitlines()
+        .index("    condition: all of selection_sc_* or all of selection_powershell_*")
+    )
     assert (
-        "rules/windows/process_creation/proc_creation_win_broken.yml:46:42: high: invalid Sigma"
-        " rule: Detection 'filter' not defined in detections"
+        f"rules/windows/process_creation/proc_creation_win_broken.yml:{condition + 1}:42: high:"
+        " invalid Sigma rule: Detection 'filter' not defined in detections"
     ) in result.stdout
 
 
