@@ -62,6 +62,10 @@ def json_report(
         else:
             statuses[failure.path]["targets"][failure.target] = detail
 
+    order = {target.name: index for index, target in enumerate(targets)}
+    for status in statuses.values():
+        status["targets"] = dict(sorted(status["targets"].items(), key=lambda item: order[item[0]]))
+
     document = {
         "sigmapack": __version__,
         "targets": [target.name for target in targets],
