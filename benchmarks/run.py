@@ -148,9 +148,8 @@ def main() -> None:
     if not SIGMA_CLI.exists():
         sys.exit(f"sigma-cli not found at {SIGMA_CLI}; run: bash benchmarks/setup.sh")
 
-    print(
-        f"machine: {platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    )
+    cores = os.cpu_count()
+    print(f"machine: {platform.platform()}, {cores} cores, Python {platform.python_version()}")
     rule_files = sum(1 for _ in args.corpus.rglob("*.yml"))
     print(f"corpus: {args.corpus} ({rule_files} .yml files)")
 
