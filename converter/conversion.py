@@ -169,12 +169,14 @@ def convert_file(path: Path, target_names: Sequence[str], options: Options) -> F
 
     outcome = FileOutcome(rule_info(loaded))
     pickled = pickle.dumps(loaded.rule, protocol=pickle.HIGHEST_PROTOCOL)
-    for name in target_names:
+    for index, name in enumerate(target_names):
         target = TARGETS[name]
+        # The last target may change the parsed rule itself: nothing uses it afterwards.
+        last = index == len(target_names) - 1
+        rule = loaded.rule if last else pickle.loads(pickled)
+        backend = backend_for(target, options)
         try:
-            outcome.queries[name] = convert_rule(
-                backend_for(target, options), target, loaded, pickled
-            )
+            outcome.queries[name] = convert_parsed(backend, target, loaded.path, rule)
         except ConversionFailure as failure:
             outcome.failures.append(Failure(failure.error, failure.reason, name))
     return outcome
@@ -196,23 +198,27 @@ class ConversionFailure(Exception):
         self.reason = reason
 
 
-def convert_rule(
-    backend: Any, target: Target, loaded: LoadedRule, pickled: bytes | None = None
-) -> str:
-    """Convert one rule with one backend, raising ConversionFailure on failure.
+def convert_rule(backend: Any, target: Target, loaded: LoadedRule) -> str:
+    """Convert a copy of one loaded rule with one backend, raising ConversionFailure on failure.
 
-    The rule is copied first (from pickled, if given), because pipelines change it in place.
+    The rule is copied because pySigma's pipelines change it in place.
     """
-    rule = pickle.loads(pickled or pickle.dumps(loaded.rule, protocol=pickle.HIGHEST_PROTOCOL))
+    rule = pickle.loads(pickle.dumps(loaded.rule, protocol=pickle.HIGHEST_PROTOCOL))
+    return convert_parsed(backend, target, loaded.path, rule)
+
+
+def convert_parsed(backend: Any, target: Target, path: Path, rule: Any) -> str:
+    """Convert a parsed rule that the caller no longer needs, as the backend changes it."""
     try:
         queries = backend.convert_rule(rule, target.output_format)
     except Exception as err:
+        # Any backend failure becomes a classified failure of this rule, never a crashed run.
         reason = classify(err)
-        message = f"cannot convert to {target.name}: {describe(err, loaded.path)}"
-        raise ConversionFailure(RuleError(loaded.path, message), reason) from err
+        message = f"cannot convert to {target.name}: {describe(err, path)}"
+        raise ConversionFailure(RuleError(path, message), reason) from err
     if len(queries) != 1:
         message = f"cannot convert to {target.name}: the backend returned {len(queries)} queries"
-        raise ConversionFailure(RuleError(loaded.path, message), BACKEND_LIMITATION)
+        raise ConversionFailure(RuleError(path, message), BACKEND_LIMITATION)
     return str(queries[0])
 
 
