@@ -74,9 +74,10 @@ def mde_schema() -> dict[str, list[tuple[str, str]]]:
 class KqlEngine:
     """duckdb-kql over MDE tables holding every corpus event.
 
-    Each row gets its own Timestamp, one second apart and all within the last hour, so
-    the queries' `Timestamp > ago(...)` window keeps every row, and a result row is mapped
-    back to its event by Timestamp, which every pack query projects.
+    Each row gets its own Timestamp, one second apart before the engine was created, so a
+    result row is mapped back to its event by Timestamp, which every pack query projects.
+    NOTE: the pack's `ago(24h)` window keeps at most 86,400 such rows; a larger corpus
+    would lose its oldest rows in KQL.
     """
 
     name = "kql"

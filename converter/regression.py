@@ -1,6 +1,6 @@
 """The regression corpus of `sigmapack test`: events, and per rule the events it must match.
 
-Events are JSON lines under `regression/events/`. Each holds `id`, `source`, `licence`,
+Events are JSON lines under `regression/events/`. Each contains `id`, `source`, `licence`,
 an optional `note`, and either `sysmon` (a Sysmon event: EventData fields plus EventID)
 or `mde_table` and `mde` (a real MDE row, used as it is). The other shapes are derived
 by converter.event_mapping.
