@@ -74,10 +74,9 @@ def mde_schema() -> dict[str, list[tuple[str, str]]]:
 class KqlEngine:
     """duckdb-kql over MDE tables holding every corpus event.
 
-    Each row gets its own Timestamp, one second apart before the engine was created, so a
-    result row is mapped back to its event by Timestamp, which every pack query projects.
-    NOTE: the pack's `ago(24h)` window keeps at most 86,400 such rows; a larger corpus
-    would lose its oldest rows in KQL.
+    Each row gets its own Timestamp, one millisecond apart before the engine was created,
+    so a result row is mapped back to its event by Timestamp, which every pack query
+    projects, and a window of `ago(1m)` or longer keeps up to 60,000 rows.
     """
 
     name = "kql"
@@ -96,7 +95,7 @@ class KqlEngine:
 
         rows: dict[str, list[list[Any]]] = {table: [] for table in MDE_TABLES}
         for index, event in enumerate(events):
-            timestamp = now - timedelta(seconds=index + 1)
+            timestamp = now - timedelta(milliseconds=index + 1)
             self._events_by_time[timestamp] = event.event_id
             rows[event.mde_table].append(
                 _table_row(event.mde_row, schema[event.mde_table], timestamp)
