@@ -366,3 +366,20 @@ def test_new_rejects_invalid_name(rules: Path) -> None:
     code, _, stderr = invoke("new", "--name", "../escape", "--rules-dir", "rules")
     assert code == 2
     assert "invalid --name '../escape'" in stderr
+
+
+@pytest.mark.parametrize(
+    ("folder", "reported"),
+    [
+        ("windows/process_creation", False),
+        ("windows/builtin/process_creation", False),
+        ("windows/registry_set", True),
+        ("process_creation", True),
+    ],
+)
+def test_folder_finding(tmp_path: Path, folder: str, reported: bool) -> None:
+    rule = tmp_path / folder / PACK_RULE.name
+    rule.parent.mkdir(parents=True)
+    shutil.copyfile(PACK_RULE, rule)
+    _, stdout, _ = invoke("check", str(tmp_path))
+    assert ("[sigmahq.folder]" in stdout) is reported

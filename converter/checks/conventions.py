@@ -358,8 +358,9 @@ def _file_name(context: _Context) -> None:
 
 
 def _in_category_folder(path: Path, category: str) -> bool:
-    parents = path.resolve().parts
-    return len(parents) >= 3 and parents[-3:-1] == ("windows", category)
+    """Return True for windows/<category>/ and for SigmaHQ's windows/<group>/<category>/."""
+    parts = path.resolve().parts[:-1]
+    return bool(parts) and parts[-1] == category and "windows" in parts
 
 
 def _scalars(node: object, path: KeyPath) -> Iterator[tuple[KeyPath, str]]:

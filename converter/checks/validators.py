@@ -188,13 +188,13 @@ def _position(issue: Any, loaded: LoadedRule) -> Position | None:
             found = _list_entry(loaded, "tags" if field.name == "tag" else "references", value)
         else:
             found = _value_path(loaded.document.get("detection"), ("detection",), str(value))
+        if found and isinstance(found[-1], int):
+            return locations.value(found)
         if found:
-            return (
-                locations.value(found)
-                if found[-1:] and isinstance(found[-1], int)
-                else (locations.nearest(found))
-            )
-    return None
+            return locations.nearest(found)
+    # A value that pySigma rewrote (escapes, wildcards) is not found by its text, so point
+    # at the detection section it came from.
+    return locations.nearest(("detection",))
 
 
 def _field_key(loaded: LoadedRule, field_name: str) -> KeyPath | None:
