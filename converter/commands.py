@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from converter.conversion import UNSUPPORTED_REASONS, Conversion, Query, convert
-from converter.convert_report import failure_line, json_report, summary_lines
+from converter.convert_report import json_report, summary_lines
 from converter.output import (
     COMBINED_NAME,
     PlannedFile,
@@ -21,6 +21,7 @@ from converter.output import (
     relative_source,
     write_all,
 )
+from converter.rules import combine_errors_by_file
 from converter.targets import TARGETS, Options, Target, TargetError, get_target
 
 
@@ -100,8 +101,8 @@ def _failed(result: Conversion, skip_unsupported: bool) -> bool:
 
 
 def _report(result: Conversion, targets: list[Target], request: ConvertRequest) -> None:
-    for failure in result.failures:
-        click.echo(failure_line(failure), err=True)
+    for error in combine_errors_by_file([failure.error for failure in result.failures]):
+        click.echo(str(error), err=True)
     if request.report_format == "json":
         include_queries = request.output_dir is None
         click.echo(json_report(result, targets, Path.cwd(), include_queries), nl=False)

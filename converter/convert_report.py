@@ -9,14 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from converter import __version__
-from converter.conversion import REASONS, Conversion, Failure
+from converter.conversion import REASONS, Conversion
 from converter.output import relative_source
 from converter.targets import Target
-
-
-def failure_line(failure: Failure) -> str:
-    """Return one failure as `path[:line[:column]]: message`."""
-    return str(failure.error)
 
 
 def summary_lines(result: Conversion, targets: Sequence[Target]) -> list[str]:

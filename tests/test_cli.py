@@ -246,3 +246,16 @@ def test_backends_with_other_options_stay_independent() -> None:
     third = invoke("convert", "-t", "kql", "--lookback", "1h", str(PACK_RULE))
     assert [first[0], second[0], third[0]] == [0, 0, 0]
     assert "ago(1h)" in third[1]
+
+
+def test_failure_in_several_targets_is_one_line() -> None:
+    """A rule with Sysmon's Hashes field fails for MDE and for the CIM data model."""
+    rule = (
+        REPO / "tests/data/sigmahq_sample/proc_creation_win_cloudflared_quicktunnel_execution.yml"
+    )
+    code, _, stderr = invoke("convert", "-t", "kql", "-t", "splunk-cim", str(rule))
+    lines = [line for line in stderr.splitlines() if line.startswith(str(rule))]
+    assert code == 1
+    assert len(lines) == 1
+    assert "cannot convert to kql: field 'Hashes'" in lines[0]
+    assert "cannot convert to splunk-cim:" in lines[0]
