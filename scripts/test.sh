@@ -9,6 +9,9 @@ python3 -m venv .venv
 python -m pip install --quiet --upgrade "pip==24.3.1"
 python -m pip install --quiet -c requirements.lock -e '.[test]'
 npm ci --prefix tools/kql-check --no-audit --no-fund --loglevel=error
+# Wheels of sigmapack, its dependencies and its build backend, so the pre-commit hook test
+# can install the hooks with pip offline (PIP_NO_INDEX) instead of reaching PyPI.
+python -m pip wheel --quiet -c requirements.lock -w .wheelhouse . "hatchling==1.27.0"
 
 ruff format --check .
 ruff check .

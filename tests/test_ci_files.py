@@ -1,8 +1,8 @@
 """Tests of the GitHub Actions workflow and of the pre-commit hooks that rule repositories use.
 
 The hook test runs `pre-commit try-repo` against a git copy of this repository, which makes
-pre-commit install sigmapack from it with pip. That install needs PyPI, as
-scripts/test.sh does, and takes about 15 s with a warm pip cache.
+pre-commit install sigmapack from it with pip. pip is pointed at `.wheelhouse/`, the wheels
+that scripts/test.sh builds, with PIP_NO_INDEX set, so the test needs no network.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 WORKFLOW = REPO / ".github/workflows/ci.yml"
 HOOKS = REPO / ".pre-commit-hooks.yaml"
+WHEELHOUSE = REPO / ".wheelhouse"
 PACK_RULE = REPO / "sigma/windows/process_creation/proc_creation_win_service_new_or_changed.yml"
 GIT_IDENTITY = ["-c", "user.name=sigmapack tests", "-c", "user.email=tests@sigmapack.invalid"]
 
@@ -156,7 +157,14 @@ def pre_commit_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def try_repo(
     consumer: Path, source: Path, home: Path, hook: str
 ) -> subprocess.CompletedProcess[str]:
-    environment = {**os.environ, "PRE_COMMIT_HOME": str(home)}
+    if not any(WHEELHOUSE.glob("sigmapack-*.whl")):
+        pytest.fail(f"no wheels in {WHEELHOUSE}; build them as scripts/test.sh does")
+    environment = {
+        **os.environ,
+        "PRE_COMMIT_HOME": str(home),
+        "PIP_NO_INDEX": "1",
+        "PIP_FIND_LINKS": str(WHEELHOUSE),
+    }
     return subprocess.run(
         [sys.executable, "-m", "pre_commit", "try-repo", str(source), hook, "--all-files"],
         cwd=consumer,
