@@ -360,3 +360,5 @@ def test_anchored_regex_keeps_anchor_side() -> None:
     assert str(unanchored(SigmaRegularExpression("^ab")).regexp) == "(ab).*"
     assert str(unanchored(SigmaRegularExpression("ab$")).regexp) == ".*(ab)"
     assert str(unanchored(SigmaRegularExpression("ab\\$")).regexp) == ".*(ab\\$).*"
+    assert str(unanchored(SigmaRegularExpression("(?i)ab")).regexp) == "(?i).*(ab).*"
+    assert str(unanchored(SigmaRegularExpression("(?is)^ab$")).regexp) == "(?is)(ab)"

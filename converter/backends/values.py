@@ -49,6 +49,7 @@ def has_literal_wildcard(value: SigmaString) -> bool:
 
 
 UNESCAPED_DOLLAR_AT_END = re.compile(r"(?<!\\)(?:\\\\)*\$$")
+LEADING_INLINE_FLAGS = re.compile(r"^\(\?[aiLmsux]+\)")
 
 
 def unanchored(regex: SigmaRegularExpression) -> SigmaRegularExpression:
@@ -60,9 +61,13 @@ def unanchored(regex: SigmaRegularExpression) -> SigmaRegularExpression:
     unescaped `$` drops the `.*` on its side instead.
     """
     pattern = str(regex.regexp)
+    # Global inline flags such as (?i) must stay at the very start of the pattern.
+    flags_match = LEADING_INLINE_FLAGS.match(pattern)
+    inline_flags = flags_match.group(0) if flags_match else ""
+    pattern = pattern[len(inline_flags) :]
     prefix, suffix = ".*", ".*"
     if pattern.startswith("^"):
         pattern, prefix = pattern[1:], ""
     if UNESCAPED_DOLLAR_AT_END.search(pattern):
         pattern, suffix = pattern[:-1], ""
-    return SigmaRegularExpression(f"{prefix}({pattern}){suffix}", set(regex.flags))
+    return SigmaRegularExpression(f"{inline_flags}{prefix}({pattern}){suffix}", set(regex.flags))
