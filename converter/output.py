@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,8 +54,9 @@ def strip_header(text: str) -> str:
 
 def relative_source(path: Path, root: Path) -> str:
     """Return path relative to root in POSIX form, so headers are the same on every system."""
+    absolute = Path(os.path.abspath(path))
     try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
+        return absolute.relative_to(os.path.abspath(root)).as_posix()
     except ValueError:
         return path.as_posix()
 
@@ -67,12 +70,21 @@ class PlannedFile:
 
 
 def plan_rule_files(queries: Sequence[Query], root: Path) -> list[PlannedFile]:
-    """Plan one file per rule and target: `<target>/<rule file stem><suffix>`."""
+    """Plan one file per rule and target: `<target>/<rule file stem><suffix>`.
+
+    Rules in different folders may share a file stem; those files get the first eight hex
+    digits of the SHA-1 of the rule's relative path after the stem, so none overwrites another.
+    """
+    sources = {path: relative_source(path, root) for path in {q.rule.path for q in queries}}
+    stems = Counter(path.stem for path in sources)
     planned = []
     for query in queries:
         target = query.target
-        name = f"{target.name}/{query.rule.path.stem}{target.suffix}"
-        source = relative_source(query.rule.path, root)
+        source = sources[query.rule.path]
+        stem = query.rule.path.stem
+        if stems[stem] > 1:
+            stem += "." + hashlib.sha1(source.encode("utf-8")).hexdigest()[:8]
+        name = f"{target.name}/{stem}{target.suffix}"
         planned.append(PlannedFile(name, header(target.name, [source]) + query.text + "\n"))
     return sorted(planned, key=lambda item: item.relative_path)
 
@@ -145,22 +157,23 @@ def write_all(
 
     Returns the extra files that were kept because sigmapack did not generate them.
     """
+    present = {name for name in existing_files(folder) if name.startswith(tuple(owned))}
     for item in planned:
         path = folder / item.relative_path
-        if not path.is_file() or path.read_bytes() != item.content.encode("utf-8"):
-            write_atomic(path, item.content)
+        if item.relative_path in present and path.read_bytes() == item.content.encode("utf-8"):
+            continue
+        write_atomic(path, item.content)
 
     kept = []
-    for difference in compare(folder, planned, owned):
-        if difference.kind != "extra":
-            continue
-        path = folder / difference.relative_path
+    planned_names = {item.relative_path for item in planned}
+    for name in sorted(present - planned_names):
+        path = folder / name
         if not prune:
-            kept.append(difference.relative_path)
+            kept.append(name)
         elif _is_generated(path):
             path.unlink()
         else:
-            kept.append(difference.relative_path)
+            kept.append(name)
     return kept
 
 

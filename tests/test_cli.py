@@ -259,3 +259,20 @@ def test_failure_in_several_targets_is_one_line() -> None:
     assert len(lines) == 1
     assert "cannot convert to kql: field 'Hashes'" in lines[0]
     assert "cannot convert to splunk-cim:" in lines[0]
+
+
+def test_same_stem_in_two_folders_keeps_both(tmp_path: Path) -> None:
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "dup.yml").write_text(GOOD_RULE.replace("evil", f"evil_{folder}"))
+    out = tmp_path / "out"
+    code, _, _ = invoke(
+        "convert", "-t", "kql", "-o", str(out), str(tmp_path / "a"), str(tmp_path / "b")
+    )
+    assert code == 0
+    files = sorted((out / "kql").iterdir())
+    assert len(files) == 2
+    assert all(path.name.startswith("dup.") and path.suffix == ".kql" for path in files)
+    texts = "".join(path.read_text() for path in files)
+    assert "evil_a" in texts
+    assert "evil_b" in texts
