@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, NamedTuple
 
 import yaml
 
@@ -31,8 +31,7 @@ MERGE_KEY: Final = "tag:yaml.org,2002:merge"
 KeyPath = tuple[str | int, ...]
 
 
-@dataclass(frozen=True)
-class Position:
+class Position(NamedTuple):
     """A 1-based line and column in a YAML file."""
 
     line: int
@@ -107,7 +106,8 @@ def load_document(text: str) -> tuple[object, YamlLocations]:
             )
         node = nodes[0]
         locations = YamlLocations()
-        _check_nodes(node, locations)
+        # An alias needs an anchor (&name); without any "&" the node graph is a tree.
+        _check_nodes(node, locations, may_have_aliases="&" in text)
         return _construct(loader, node), locations
     finally:
         loader.dispose()
@@ -164,21 +164,33 @@ def _position(node: yaml.Node) -> Position:
     return Position(node.start_mark.line + 1, node.start_mark.column + 1)
 
 
-def _check_nodes(root: yaml.Node, locations: YamlLocations) -> None:
+def _check_nodes(root: yaml.Node, locations: YamlLocations, may_have_aliases: bool = True) -> None:
     """Walk the node graph once, recording positions and enforcing the limits.
 
     Aliases make the graph share nodes, so the expanded size is counted with one entry per
     distinct node, which keeps a "billion laughs" document linear to check.
     """
-    sizes: dict[int, int] = {}
-    _measure(root, sizes)
-    if sizes[id(root)] > MAX_NODES:
-        raise YamlProblem(
-            f"YAML aliases or size expand the rule to more than {MAX_NODES} values; a rule"
-            " needs far fewer, so remove the anchors (&) and aliases (*)",
-            _position(root),
-        )
+    if may_have_aliases:
+        sizes: dict[int, int] = {}
+        _measure(root, sizes)
+        if sizes[id(root)] > MAX_NODES:
+            raise _too_many_values(root)
     _record(root, locations)
+
+
+def _too_many_values(node: yaml.Node) -> YamlProblem:
+    return YamlProblem(
+        f"YAML aliases or size expand the rule to more than {MAX_NODES} values; a rule"
+        " needs far fewer, so remove the anchors (&) and aliases (*)",
+        _position(node),
+    )
+
+
+def _too_deep(node: yaml.Node) -> YamlProblem:
+    return YamlProblem(
+        f"values are nested more than {MAX_DEPTH} levels deep; a Sigma rule needs about six",
+        _position(node),
+    )
 
 
 def _measure(root: yaml.Node, sizes: dict[int, int]) -> None:
@@ -200,11 +212,7 @@ def _measure(root: yaml.Node, sizes: dict[int, int]) -> None:
                 _position(node),
             )
         if depth > MAX_DEPTH:
-            raise YamlProblem(
-                f"values are nested more than {MAX_DEPTH} levels deep; a Sigma rule needs"
-                " about six",
-                _position(node),
-            )
+            raise _too_deep(node)
         on_path.add(id(node))
         stack.append((node, depth, True))
         stack.extend((child, depth + 1, False) for child in _children(node))
@@ -220,11 +228,20 @@ def _children(node: yaml.Node) -> Iterator[yaml.Node]:
 
 
 def _record(root: yaml.Node, locations: YamlLocations) -> None:
-    """Record key and value positions by key path, and reject duplicate mapping keys."""
+    """Record key and value positions by key path, and reject duplicate mapping keys.
+
+    The walk also enforces MAX_NODES and MAX_DEPTH, for documents that skipped _measure.
+    """
     locations.values[()] = _position(root)
     stack: list[tuple[yaml.Node, KeyPath]] = [(root, ())]
+    visited = 0
     while stack:
         node, path = stack.pop()
+        visited += 1
+        if visited > MAX_NODES:
+            raise _too_many_values(root)
+        if len(path) >= MAX_DEPTH:
+            raise _too_deep(node)
         if isinstance(node, yaml.SequenceNode):
             for index, item in enumerate(node.value):
                 locations.values[(*path, index)] = _position(item)
