@@ -34,6 +34,15 @@ def lower_sigma_string(value: SigmaString) -> SigmaString:
 
 
 ESQL_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+PLAIN_TABLE = str.maketrans(ESQL_ESCAPES)
+# In a LIKE pattern, a literal backslash, * or ? is first escaped with a backslash for LIKE,
+# then every character of that pair is escaped for the string literal.
+LIKE_TABLE = str.maketrans(
+    {
+        **ESQL_ESCAPES,
+        **{char: ("\\" + char).translate(PLAIN_TABLE) for char in "\\*?"},
+    }
+)
 
 
 def esql_string(value: SigmaString) -> str:
@@ -50,10 +59,7 @@ def esql_string(value: SigmaString) -> str:
         elif part == SpecialChars.WILDCARD_SINGLE:
             pieces.append("?")
         elif isinstance(part, str):
-            for char in part:
-                if like and char in "\\*?":
-                    char = "\\" + char
-                pieces.append("".join(ESQL_ESCAPES.get(c, c) for c in char))
+            pieces.append(part.translate(LIKE_TABLE if like else PLAIN_TABLE))
         else:
             raise ValueError(f"unresolved placeholder {part} in an ES|QL value")
     return '"' + "".join(pieces) + '"'
