@@ -8,10 +8,17 @@ so the query still matches the value and may match more, but never less.
 from __future__ import annotations
 
 import re
+from functools import cache
 
 from sigma.types import Placeholder, SigmaRegularExpression, SigmaString, SpecialChars
 
 Part = str | SpecialChars | Placeholder
+
+
+@cache
+def _replaced_pattern(chars: str) -> re.Pattern[str]:
+    """Match one control character or one of chars, captured so split keeps it."""
+    return re.compile("([\\x00-\\x1f\\x7f" + re.escape(chars) + "])")
 
 
 def is_control(char: str) -> bool:
@@ -21,22 +28,17 @@ def is_control(char: str) -> bool:
 
 def replace_chars(value: SigmaString, chars: str, wildcard: SpecialChars) -> SigmaString:
     """Return a copy of value with control characters and chars in plain text as wildcard."""
+    pattern = _replaced_pattern(chars)
     parts: list[Part] = []
     for part in value.s:
-        if not isinstance(part, str):
+        if not isinstance(part, str) or not pattern.search(part):
             parts.append(part)
             continue
-        text: list[str] = []
-        for char in part:
-            if is_control(char) or char in chars:
-                if text:
-                    parts.append("".join(text))
-                    text = []
+        for index, piece in enumerate(pattern.split(part)):
+            if index % 2:
                 parts.append(wildcard)
-            else:
-                text.append(char)
-        if text:
-            parts.append("".join(text))
+            elif piece:
+                parts.append(piece)
     rewritten = SigmaString("")
     rewritten.s = parts
     rewritten.original = value.original
