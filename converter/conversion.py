@@ -86,10 +86,13 @@ def convert(
     options: Options,
     jobs: int = 1,
     on_progress: Callable[[int, int], None] | None = None,
+    on_queries: Callable[[list[Query]], None] | None = None,
 ) -> Conversion:
     """Convert the rule files under paths to every target with jobs worker processes.
 
     on_progress, if given, is called with the number of files done and the total.
+    on_queries, if given, is called with each file's queries as soon as they arrive, so
+    the caller can write them while workers convert the following files.
     """
     files, missing = find_rule_files(paths)
     result = Conversion(files=len(files))
@@ -97,7 +100,9 @@ def convert(
 
     target_names = [target.name for target in targets]
     for done, outcome in enumerate(_outcomes(files, target_names, options, jobs), start=1):
-        _collect(result, outcome)
+        queries = _collect(result, outcome)
+        if on_queries is not None and queries:
+            on_queries(queries)
         if on_progress is not None:
             on_progress(done, len(files))
     return result
@@ -112,13 +117,14 @@ class FileOutcome:
     failures: list[Failure] = field(default_factory=list)
 
 
-def _collect(result: Conversion, outcome: FileOutcome) -> None:
+def _collect(result: Conversion, outcome: FileOutcome) -> list[Query]:
     result.failures += outcome.failures
     if outcome.rule is None:
-        return
+        return []
     result.rules.append(outcome.rule)
-    for name, text in outcome.queries.items():
-        result.queries.append(Query(outcome.rule, TARGETS[name], text))
+    queries = [Query(outcome.rule, TARGETS[name], text) for name, text in outcome.queries.items()]
+    result.queries += queries
+    return queries
 
 
 def _outcomes(

@@ -6,7 +6,7 @@ import hashlib
 import os
 import tempfile
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,24 +69,39 @@ class PlannedFile:
     content: str
 
 
-def plan_rule_files(queries: Sequence[Query], root: Path) -> list[PlannedFile]:
-    """Plan one file per rule and target: `<target>/<rule file stem><suffix>`.
+class FileNamer:
+    """Names the output file of each rule and target: `<target>/<rule file stem><suffix>`.
 
     Rules in different folders may share a file stem; those files get the first eight hex
     digits of the SHA-1 of the rule's relative path after the stem, so none overwrites another.
     """
-    sources = {path: relative_source(path, root) for path in {q.rule.path for q in queries}}
-    stems = Counter(path.stem for path in sources)
-    planned = []
-    for query in queries:
+
+    def __init__(self, rule_files: Iterable[Path], root: Path) -> None:
+        self.root = root
+        self.shared_stems = {
+            stem for stem, count in Counter(path.stem for path in rule_files).items() if count > 1
+        }
+        self.sources: dict[Path, str] = {}
+
+    def source(self, path: Path) -> str:
+        if path not in self.sources:
+            self.sources[path] = relative_source(path, self.root)
+        return self.sources[path]
+
+    def plan(self, query: Query) -> PlannedFile:
         target = query.target
-        source = sources[query.rule.path]
+        source = self.source(query.rule.path)
         stem = query.rule.path.stem
-        if stems[stem] > 1:
+        if stem in self.shared_stems:
             stem += "." + hashlib.sha1(source.encode("utf-8")).hexdigest()[:8]
         name = f"{target.name}/{stem}{target.suffix}"
-        planned.append(PlannedFile(name, header(target.name, [source]) + query.text + "\n"))
-    return sorted(planned, key=lambda item: item.relative_path)
+        return PlannedFile(name, header(target.name, [source]) + query.text + "\n")
+
+
+def plan_rule_files(queries: Sequence[Query], root: Path) -> list[PlannedFile]:
+    """Plan one file per rule and target, named by FileNamer over the queries' rule files."""
+    namer = FileNamer({query.rule.path for query in queries}, root)
+    return sorted((namer.plan(query) for query in queries), key=lambda item: item.relative_path)
 
 
 def plan_combined_kql(queries: Sequence[Query], root: Path, target: Target) -> PlannedFile | None:
@@ -150,6 +165,39 @@ def compare(
     return sorted(differences, key=lambda item: item.relative_path)
 
 
+class OutputWriter:
+    """Writes planned files into a folder as they come, then removes files no longer planned.
+
+    Files whose content is already right are left untouched, so their times don't change.
+    """
+
+    def __init__(self, folder: Path, owned: Sequence[str] = ("",)) -> None:
+        self.folder = folder
+        self.present = {name for name in existing_files(folder) if name.startswith(tuple(owned))}
+        self.written: set[str] = set()
+
+    def write(self, items: Iterable[PlannedFile]) -> None:
+        for item in items:
+            self.written.add(item.relative_path)
+            path = self.folder / item.relative_path
+            unchanged = item.relative_path in self.present and path.read_bytes() == (
+                item.content.encode("utf-8")
+            )
+            if not unchanged:
+                write_atomic(path, item.content)
+
+    def finish(self, prune: bool = True) -> list[str]:
+        """With prune, delete owned generated files not written; return the extra files kept."""
+        kept = []
+        for name in sorted(self.present - self.written):
+            path = self.folder / name
+            if prune and _is_generated(path):
+                path.unlink()
+            else:
+                kept.append(name)
+        return kept
+
+
 def write_all(
     folder: Path, planned: Sequence[PlannedFile], owned: Sequence[str] = ("",), prune: bool = True
 ) -> list[str]:
@@ -157,24 +205,9 @@ def write_all(
 
     Returns the extra files that were kept because sigmapack did not generate them.
     """
-    present = {name for name in existing_files(folder) if name.startswith(tuple(owned))}
-    for item in planned:
-        path = folder / item.relative_path
-        if item.relative_path in present and path.read_bytes() == item.content.encode("utf-8"):
-            continue
-        write_atomic(path, item.content)
-
-    kept = []
-    planned_names = {item.relative_path for item in planned}
-    for name in sorted(present - planned_names):
-        path = folder / name
-        if not prune:
-            kept.append(name)
-        elif _is_generated(path):
-            path.unlink()
-        else:
-            kept.append(name)
-    return kept
+    writer = OutputWriter(folder, owned)
+    writer.write(planned)
+    return writer.finish(prune)
 
 
 def _is_generated(path: Path) -> bool:
