@@ -25,6 +25,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -84,13 +85,12 @@ def measure(command: list[str], cwd: Path | None = None) -> Run:
     return Run(seconds, peak, process.returncode, stdout)
 
 
-def run_sigmapack(corpus: Path, jobs: int, out: Path) -> tuple[Run, dict[str, int]]:
+def run_sigmapack(corpus: Path, jobs: int, out: Path) -> tuple[Run, dict[str, Any]]:
     shutil.rmtree(out, ignore_errors=True)
     command = [str(SIGMAPACK), "convert", str(corpus), "-o", str(out), "--format", "json"]
     command += [f"--target={target}" for target in TARGETS] + [f"--jobs={jobs}"]
     run = measure(command)
-    summary = json.loads(run.stdout)["summary"]
-    return run, {target: summary[target]["converted"] for target in TARGETS}
+    return run, json.loads(run.stdout)["summary"]
 
 
 def run_sigma_cli(corpus: Path, out: Path) -> tuple[Run, dict[str, int], dict[str, int]]:
@@ -158,7 +158,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(scratch)
         for round_number in range(1, args.runs + 1):
-            pack_run, pack_counts = run_sigmapack(args.corpus, args.jobs, out / "sigmapack")
+            pack_run, pack_summary = run_sigmapack(args.corpus, args.jobs, out / "sigmapack")
+            pack_counts = {target: pack_summary[target]["converted"] for target in TARGETS}
             cli_run, cli_counts, cli_codes = run_sigma_cli(args.corpus, out / "sigma-cli")
             pack_runs.append(pack_run)
             cli_runs.append(cli_run)
@@ -185,6 +186,13 @@ def main() -> None:
     print(f"ratio sigmapack / sigma-cli wall time: {pack_seconds / cli_seconds:.3f}")
     print("sigma-cli exit codes: " + ", ".join(f"{t} {c}" for t, c in cli_codes.items()))
     print(f"KQL contains that has could replace: {replaceable}; contains kept: {necessary}")
+    print(
+        f"sigmapack accounting: {pack_summary['files']} files, {pack_summary['loaded']} loaded,"
+        f" {pack_summary['invalid']} invalid"
+    )
+    for target in TARGETS:
+        failed = ", ".join(f"{k} {v}" for k, v in pack_summary[target]["failed"].items())
+        print(f"  {target}: converted {pack_counts[target]}, failed: {failed or 'none'}")
     for label, seconds in startup_figures(max(5, args.runs)).items():
         print(f"{label}: median {seconds:.3f} s")
 
