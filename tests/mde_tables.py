@@ -18,6 +18,9 @@ from typing import Any
 import duckdb
 import duckdb_kql
 
+# Schema type to DuckDB column type, shared with sigmapack test's KQL engine.
+from converter.engines import DUCKDB_TYPES
+
 TESTS_DIR = Path(__file__).parent
 DATA_DIR = TESTS_DIR / "data" / "mde"
 SCHEMA_PATH = DATA_DIR / "mde_schema.json"
@@ -39,16 +42,6 @@ BRANCH_TABLES = {
 # Keys of a JSONL row that are test metadata, not table columns.
 METADATA_KEYS = ("TimestampOffsetMinutes", "expected", "note", "source")
 
-# Schema type -> DuckDB column type. duckdb-kql reads a JSON column as dynamic.
-DUCKDB_TYPES = {
-    "datetime": "TIMESTAMP",
-    "string": "VARCHAR",
-    "long": "BIGINT",
-    "int": "BIGINT",
-    "bool": "BOOLEAN",
-    "boolean": "BOOLEAN",
-    "dynamic": "JSON",
-}
 
 Rows = list[tuple[Any, ...]]
 
