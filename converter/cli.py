@@ -36,7 +36,7 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
     help="Show the versions of sigmapack, pySigma and the shipped ATT&CK data, and exit.",
 )
 def main() -> None:
-    """Convert and check the sigmapack Sigma rule pack for KQL, Splunk and Elastic."""
+    """Convert Sigma rules to KQL, Splunk and Elastic queries; check, test and create rules."""
 
 
 @main.command()

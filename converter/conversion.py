@@ -219,8 +219,9 @@ def convert_parsed(backend: Any, target: Target, path: Path, rule: Any) -> str:
         queries = backend.convert_rule(rule, target.output_format)
     except Exception as err:
         # Any backend failure becomes a classified failure of this rule, never a crashed run.
-        reason = classify(err)
-        message = f"cannot convert to {target.name}: {describe(err, path)}"
+        text = describe(err, path)
+        reason = classify(err, text)
+        message = f"cannot convert to {target.name}: {text}"
         raise ConversionFailure(RuleError(path, message), reason) from err
     if len(queries) != 1:
         message = f"cannot convert to {target.name}: the backend returned {len(queries)} queries"
@@ -228,15 +229,19 @@ def convert_parsed(backend: Any, target: Target, path: Path, rule: Any) -> str:
     return str(queries[0])
 
 
-def classify(err: Exception) -> str:
-    """Return the failure reason for an exception raised while converting a rule."""
+def classify(err: Exception, text: str | None = None) -> str:
+    """Return the failure reason for an exception raised while converting a rule.
+
+    text is the exception's message without the rule path, which must not sway the reason.
+    """
     from sigma.exceptions import (
         SigmaError,
         SigmaFeatureNotSupportedByBackendError,
         SigmaTransformationError,
     )
 
-    text = str(err)
+    if text is None:
+        text = str(err)
     if isinstance(err, SigmaTransformationError) or "supports only" in text:
         if "field" in text:
             return UNMAPPED_FIELD
@@ -258,7 +263,7 @@ def describe(err: Exception, path: Path) -> str:
 
     text = " ".join(str(err).split())
     text = text.replace(f" in {path}", "").split(" (while ", 1)[0]
-    if isinstance(err, SigmaError):
+    if isinstance(err, (SigmaError, NotImplementedError)):
         return text
     return f"{type(err).__name__}: {text}"
 

@@ -191,7 +191,7 @@ class OutputWriter:
         kept = []
         for name in sorted(self.present - self.written):
             path = self.folder / name
-            if prune and _is_generated(path):
+            if prune and is_generated(path):
                 path.unlink()
             else:
                 kept.append(name)
@@ -210,7 +210,8 @@ def write_all(
     return writer.finish(prune)
 
 
-def _is_generated(path: Path) -> bool:
+def is_generated(path: Path) -> bool:
+    """Tell whether path starts with sigmapack's generated-by header."""
     try:
         with path.open(encoding="utf-8") as stream:
             return HEADER_MARK in stream.readline()

@@ -383,3 +383,47 @@ def test_folder_finding(tmp_path: Path, folder: str, reported: bool) -> None:
     shutil.copyfile(PACK_RULE, rule)
     _, stdout, _ = invoke("check", str(tmp_path))
     assert ("[sigmahq.folder]" in stdout) is reported
+
+
+def test_sigmahq_test_fields_accepted(rules: Path) -> None:
+    add_rule(
+        rules,
+        "proc_creation_win_case.yml",
+        ("level: high", "level: high\nregression_tests_path: x/info.yml\nsimulation: []"),
+    )
+    _, stdout, _ = invoke("check", "--format", "json", "rules")
+    findings = [item for entry in json.loads(stdout)["files"] for item in entry["findings"]]
+    assert [item for item in findings if item["check"] == "sigmahq.unknown-field"] == []
+
+
+def test_powershell_rule_in_sigmahq_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SigmaHQ keeps ps_script rules in windows/powershell/powershell_script/."""
+    folder = tmp_path / "rules" / "windows" / "powershell" / "powershell_script"
+    folder.mkdir(parents=True)
+    text = PACK_RULE.read_text(encoding="utf-8").replace(
+        "category: process_creation", "category: ps_script"
+    )
+    (folder / "posh_ps_case.yml").write_text(text, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    _, stdout, _ = invoke("check", "--format", "json", "rules")
+    findings = [item for entry in json.loads(stdout)["files"] for item in entry["findings"]]
+    assert [item for item in findings if item["check"] == "sigmahq.folder"] == []
+
+
+def test_sarif_uri_outside_working_folder(
+    broken: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file outside the working folder gets an absolute file URI and no base id."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    code, stdout, _ = invoke("check", "--format", "sarif", str(broken.resolve()))
+    assert code == 1
+    results = json.loads(stdout)["runs"][0]["results"]
+    locations = [
+        result["locations"][0]["physicalLocation"]["artifactLocation"] for result in results
+    ]
+    assert locations
+    for location in locations:
+        assert location["uri"].startswith("file:///")
+        assert "uriBaseId" not in location

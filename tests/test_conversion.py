@@ -119,3 +119,12 @@ def test_skip_unsupported_passes_only_unsupported(tmp_path: Path) -> None:
 def test_no_progress_bar_without_terminal() -> None:
     _, _, stderr = run("convert", "-t", "kql", str(SAMPLE))
     assert "Converting" not in stderr
+
+
+def test_reason_ignores_rule_path(tmp_path: Path) -> None:
+    """A file name containing 'field' must not turn a log source failure into a field one."""
+    rule = SAMPLE / "proc_creation_lnx_base64_decode.yml"
+    renamed = tmp_path / "lnx_field_named.yml"
+    shutil.copy(rule, renamed)
+    result = convert([renamed], [TARGETS["kql"]], Options(), jobs=1)
+    assert [f.reason for f in result.failures] == [UNSUPPORTED_LOGSOURCE]

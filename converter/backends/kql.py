@@ -28,7 +28,7 @@ from sigma.types import SigmaNumber, SigmaRegularExpression, SigmaString, Specia
 from converter.backends.lazy_regex import LazyRegexMixin
 from converter.transformations import SigmaTermString
 
-LOOKBACK_PATTERN = re.compile(r"^[1-9][0-9]*(?:d|h|m|s)$")
+LOOKBACK_PATTERN = re.compile(r"^[1-9][0-9]{0,5}(?:d|h|m|s)$")
 IDENTIFIER_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 DEFAULT_LOOKBACK = "24h"
 
@@ -123,8 +123,8 @@ class MdeKqlBackend(LazyRegexMixin, KustoBackend):
         super().__init__(*args, **kwargs)
         if not LOOKBACK_PATTERN.match(lookback):
             raise SigmaBackendError(
-                f"invalid lookback '{lookback}': use a whole number and a unit d, h, m or s,"
-                " for example 24h"
+                f"invalid lookback '{lookback}': use a whole number up to 999999 and a unit"
+                " d, h, m or s, for example 24h"
             )
         self.lookback = lookback
 

@@ -48,6 +48,9 @@ SIGMA_FIELDS: Final = frozenset(
         "falsepositives",
         "level",
         "scope",
+        # Not in the Sigma specification, but SigmaHQ's rules use them for their tests.
+        "regression_tests_path",
+        "simulation",
     }
 )
 
@@ -357,10 +360,19 @@ def _file_name(context: _Context) -> None:
         )
 
 
+# Folder names SigmaHQ uses for categories whose folder is not named after the category.
+CATEGORY_FOLDERS: Final = {
+    "ps_script": "powershell_script",
+    "ps_module": "powershell_module",
+    "ps_classic_start": "powershell_classic",
+}
+
+
 def _in_category_folder(path: Path, category: str) -> bool:
     """Return True for windows/<category>/ and for SigmaHQ's windows/<group>/<category>/."""
     parts = path.resolve().parts[:-1]
-    return bool(parts) and parts[-1] == category and "windows" in parts
+    folders = {category, CATEGORY_FOLDERS.get(category, category)}
+    return bool(parts) and parts[-1] in folders and "windows" in parts
 
 
 def _scalars(node: object, path: KeyPath) -> Iterator[tuple[KeyPath, str]]:

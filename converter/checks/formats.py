@@ -174,12 +174,14 @@ def _check_description(check: str) -> str:
 
 
 def _sarif_result(finding: Finding, rule_index: int) -> dict[str, Any]:
-    physical: dict[str, Any] = {
-        "artifactLocation": {
-            "uri": quote(display_path(finding.path)),
-            "uriBaseId": "%SRCROOT%",
-        }
-    }
+    shown = display_path(finding.path)
+    location: dict[str, Any] = {"uri": quote(shown)}
+    if Path(shown).is_absolute():
+        # A file outside the working folder: an absolute file URI, with no base to resolve.
+        location["uri"] = Path(shown).as_uri()
+    else:
+        location["uriBaseId"] = "%SRCROOT%"
+    physical: dict[str, Any] = {"artifactLocation": location}
     if finding.line is not None:
         region: dict[str, int] = {"startLine": finding.line}
         if finding.column is not None:
