@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from converter.engines import EngineEvent
 from converter.event_mapping import (
     EventShapeError,
@@ -30,6 +28,7 @@ from converter.event_mapping import (
     sysmon_to_ecs,
     sysmon_to_mde,
 )
+from converter.rule_yaml import YamlProblem, load_document
 
 MATRIX_TARGETS = ("sigma", "kql", "eql")
 EVENT_KEYS = frozenset({"id", "source", "licence", "note", "sysmon", "mde_table", "mde"})
@@ -164,10 +163,10 @@ def load_expectations(folder: Path, event_ids: Iterable[str]) -> dict[str, RuleE
 
 def _expectation_file(path: Path, known: set[str]) -> RuleExpectations:
     try:
-        document = yaml.safe_load(_read(path))
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        raise RegressionError(path, "invalid YAML", mark.line + 1 if mark else None) from err
+        document, _ = load_document(_read(path))
+    except YamlProblem as problem:
+        line = problem.position.line if problem.position else None
+        raise RegressionError(path, problem.message, line) from problem
     if not isinstance(document, dict):
         raise RegressionError(path, "expected a mapping with rule_metadata, match and no_match")
     unknown = set(document) - EXPECTATION_KEYS

@@ -189,3 +189,16 @@ def test_kql_engine_maps_rows_to_events() -> None:
         " | project Timestamp, FileName"
     )
     assert engine.run(query) == {"upper", "lower"}
+
+
+def test_duplicate_key_in_expectations_is_rejected(tmp_path: Path) -> None:
+    from converter.regression import RegressionError, load_expectations
+
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    (folder / "dup.yml").write_text(
+        "rule_metadata:\n  - id: x\n    title: t\nmatch: []\nmatch: []\n", encoding="utf-8"
+    )
+    with pytest.raises(RegressionError, match="duplicate key 'match'") as caught:
+        load_expectations(folder, [])
+    assert caught.value.line == 5
