@@ -1,4 +1,4 @@
-"""What the `sigmapack` commands do, apart from parsing their options."""
+"""The work of the `sigmapack` commands, apart from parsing their options."""
 
 from __future__ import annotations
 

@@ -18,8 +18,8 @@ from typing import Any
 from converter.rules import LoadedRule, RuleError, find_rule_files, load_rule
 from converter.targets import TARGETS, Options, Target
 
-# Failure reasons. Every failure gets one; "internal-error" means a bug in sigmapack or a
-# backend that should be reported, and the corpus tests require it to stay at zero.
+# Failure reasons. Every failure gets exactly one. "internal-error" marks a bug in sigmapack
+# or in a backend that should be reported.
 INVALID_RULE = "invalid-rule"
 UNSUPPORTED_LOGSOURCE = "unsupported-logsource"
 UNMAPPED_FIELD = "unmapped-field"
@@ -40,7 +40,7 @@ UNSUPPORTED_REASONS = frozenset({UNSUPPORTED_LOGSOURCE, UNMAPPED_FIELD, UNSUPPOR
 
 @dataclass(frozen=True)
 class RuleInfo:
-    """What the output needs to know about a rule: its file and identifiers."""
+    """A rule's file and identifiers, as the output and the report use them."""
 
     path: Path
     id: str | None = None

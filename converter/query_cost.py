@@ -1,6 +1,6 @@
-"""Counting KQL `contains` predicates that Kusto's term index could answer with `has`.
+"""Counting KQL `contains` predicates that Kusto could evaluate as `has` with its term index.
 
-Kusto answers `has` from its term index and `contains` by scanning the column. The count
+Kusto evaluates `has` with its term index and `contains` by scanning the column. The count
 of `contains` predicates whose needle `has` would match identically should be zero in
 sigmapack's output; the rest stay `contains` because `has` would change the result.
 """
