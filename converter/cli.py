@@ -151,8 +151,18 @@ def convert(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the report to this file instead of stdout.",
 )
+@click.option(
+    "--attack-data",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="MITRE ATT&CK Enterprise STIX bundle (enterprise-attack.json) to check tags against,"
+    " instead of the ATT&CK data shipped with sigmapack. Read from disk; nothing is downloaded.",
+)
 def check(
-    paths: tuple[Path, ...], output_format: str, fail_level: str, output_file: Path | None
+    paths: tuple[Path, ...],
+    output_format: str,
+    fail_level: str,
+    output_file: Path | None,
+    attack_data: Path | None,
 ) -> None:
     """Check Sigma rule files in PATHS (files or folders, default: sigma/), fully offline.
 
@@ -161,7 +171,9 @@ def check(
     """
     from converter.checks.command import CheckRequest, run_check
 
-    request = CheckRequest(list(paths) or [DEFAULT_RULES], output_format, fail_level, output_file)
+    request = CheckRequest(
+        list(paths) or [DEFAULT_RULES], output_format, fail_level, output_file, attack_data
+    )
     sys.exit(run_check(request))
 
 

@@ -17,9 +17,11 @@ from pySigma's registry of core validators.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from types import MappingProxyType, ModuleType
 from typing import TYPE_CHECKING, Any, Final, NoReturn
 
@@ -100,7 +102,7 @@ def use_pinned_data() -> None:
 
     # The modules' __getattr__ serves every mitre_attack_* / mitre_d3fend_* name from
     # _get_cached_data(), so replacing it bypasses the download and the on-disk cache.
-    _replace(mitre_attack, "_get_cached_data", pinned_attack_data)
+    _replace(mitre_attack, "_get_cached_data", _attack_source[0])
     _replace(mitre_d3fend, "_get_cached_data", _reject_d3fend_data)
 
     # Code that calls a loader directly, bypassing _get_cached_data(), reaches urlopen when the
@@ -112,6 +114,67 @@ def use_pinned_data() -> None:
     # this dictionary, so a removed validator is unknown to them.
     for identifier in UNAVAILABLE_VALIDATORS:
         core.validators.pop(identifier, None)
+
+
+# The function that serves ATT&CK tables to pySigma: the shipped data unless
+# use_attack_bundle() chose a bundle given by the user.
+_attack_source: list[Callable[[], dict[str, Any]]] = [pinned_attack_data]
+
+
+class _NoCache:
+    """Stands in for pySigma's disk cache while a local bundle is parsed: stores nothing."""
+
+    def get(self, key: str) -> None:
+        return None
+
+    def set(self, key: str, value: object) -> None:
+        return None
+
+
+def load_attack_bundle(path: Path) -> dict[str, Any]:
+    """Parse a MITRE ATT&CK Enterprise STIX bundle file into the tables pySigma uses.
+
+    The parsing is pySigma's own (sigma.data.mitre_attack), run on the local file with its
+    disk cache and downloads disabled. Raises OfflineDataError if the file can't be used.
+    """
+    from sigma.data import mitre_attack
+
+    use_pinned_data()  # downloads stay rejected while the file is parsed
+    saved = (mitre_attack._custom_url, mitre_attack._get_cache)
+    _replace(mitre_attack, "_custom_url", str(path))
+    _replace(mitre_attack, "_get_cache", _NoCache)
+    try:
+        data = mitre_attack._load_mitre_attack_data()
+    except RuntimeError as err:
+        cause = err.__cause__ or err
+        raise OfflineDataError(f"cannot read the ATT&CK bundle {path}: {cause}") from err
+    finally:
+        _replace(mitre_attack, "_custom_url", saved[0])
+        _replace(mitre_attack, "_get_cache", saved[1])
+
+    if not data["mitre_attack_techniques"] or not data["mitre_attack_tactics"]:
+        raise OfflineDataError(
+            f"{path} holds no ATT&CK tactics or techniques; give the Enterprise ATT&CK STIX"
+            " bundle (enterprise-attack.json)"
+        )
+    return dict(data)
+
+
+@contextmanager
+def attack_bundle(path: Path) -> Iterator[str]:
+    """Serve pySigma the ATT&CK tables of a local STIX bundle inside the with block.
+
+    Yields the bundle's ATT&CK version; the shipped data is served again afterwards. Raises
+    OfflineDataError if the file can't be used.
+    """
+    data = load_attack_bundle(path)
+    _attack_source[0] = lambda: data
+    try:
+        use_pinned_data()
+        yield str(data["mitre_attack_version"])
+    finally:
+        _attack_source[0] = pinned_attack_data
+        use_pinned_data()
 
 
 def available_validators() -> dict[str, type[SigmaRuleValidator]]:

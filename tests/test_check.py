@@ -427,3 +427,62 @@ def test_sarif_uri_outside_working_folder(
     for location in locations:
         assert location["uri"].startswith("file:///")
         assert "uriBaseId" not in location
+
+
+def stix_bundle(path: Path) -> Path:
+    """A minimal ATT&CK STIX bundle with one newer tactic and technique."""
+    reference = {"source_name": "mitre-attack"}
+    objects = [
+        {"type": "x-mitre-collection", "id": "x-mitre-collection--1", "x_mitre_version": "99.0"},
+        {
+            "type": "x-mitre-tactic",
+            "id": "x-mitre-tactic--1",
+            "name": "Stealth",
+            "x_mitre_shortname": "stealth",
+            "external_references": [{**reference, "external_id": "TA9001"}],
+        },
+        {
+            "type": "attack-pattern",
+            "id": "attack-pattern--1",
+            "name": "Newer Technique",
+            "kill_chain_phases": [{"kill_chain_name": "mitre-attack", "phase_name": "stealth"}],
+            "external_references": [{**reference, "external_id": "T9001"}],
+        },
+    ]
+    path.write_text(json.dumps({"type": "bundle", "id": "bundle--1", "objects": objects}))
+    return path
+
+
+def attack_tag_findings(stdout: str) -> list[dict[str, object]]:
+    findings = [item for entry in json.loads(stdout)["files"] for item in entry["findings"]]
+    return [item for item in findings if item["check"] == "pysigma.attacktag"]
+
+
+def test_attack_data_option_accepts_newer_tags(rules: Path, tmp_path: Path) -> None:
+    add_rule(
+        rules,
+        "proc_creation_win_case.yml",
+        ("    - attack.persistence\n", "    - attack.stealth\n    - attack.t9001\n"),
+    )
+    _, shipped, _ = invoke("check", "--format", "json", "rules")
+    shipped_messages = " ".join(str(item["message"]) for item in attack_tag_findings(shipped))
+    assert "'attack.stealth'" in shipped_messages
+    assert "'attack.t9001'" in shipped_messages
+
+    # The small bundle knows only its own tactic and technique, so the pack's usual tags
+    # are the ones reported now.
+    bundle = stix_bundle(tmp_path / "enterprise-attack.json")
+    _, newer, stderr = invoke("check", "--format", "json", "--attack-data", str(bundle), "rules")
+    newer_messages = " ".join(str(item["message"]) for item in attack_tag_findings(newer))
+    assert "ATT&CK 99.0" in stderr
+    assert "'attack.stealth'" not in newer_messages
+    assert "'attack.t9001'" not in newer_messages
+    assert "'attack.t1543.003'" in newer_messages
+
+
+def test_attack_data_option_rejects_other_json(rules: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other.json"
+    other.write_text('{"objects": []}')
+    code, _, stderr = invoke("check", "--attack-data", str(other), "rules")
+    assert code == 2
+    assert "holds no ATT&CK tactics or techniques" in stderr

@@ -356,3 +356,44 @@ def test_shipped_file_names_source_and_licence() -> None:
     assert document["source"]["wheel_sha256"] == build.WHEEL_SHA256
     assert document["licence"] == build.ATTACK_LICENCE
     assert "The MITRE Corporation" in document["copyright"]
+
+
+def test_attack_bundle_restores_shipped_data(tmp_path: Path) -> None:
+    from sigma.data import mitre_attack
+
+    from converter.offline import attack_bundle, pinned_attack_data, use_pinned_data
+
+    bundle = tmp_path / "enterprise-attack.json"
+    bundle.write_text(
+        json.dumps(
+            {
+                "objects": [
+                    {"type": "x-mitre-collection", "x_mitre_version": "99.0"},
+                    {
+                        "type": "x-mitre-tactic",
+                        "name": "Stealth",
+                        "x_mitre_shortname": "stealth",
+                        "external_references": [
+                            {"source_name": "mitre-attack", "external_id": "TA9001"}
+                        ],
+                    },
+                    {
+                        "type": "attack-pattern",
+                        "name": "Newer",
+                        "kill_chain_phases": [
+                            {"kill_chain_name": "mitre-attack", "phase_name": "stealth"}
+                        ],
+                        "external_references": [
+                            {"source_name": "mitre-attack", "external_id": "T9001"}
+                        ],
+                    },
+                ]
+            }
+        )
+    )
+    use_pinned_data()
+    with attack_bundle(bundle) as version:
+        assert version == "99.0"
+        assert "T9001" in mitre_attack.mitre_attack_techniques
+    assert mitre_attack._get_cached_data is pinned_attack_data
+    assert "T9001" not in mitre_attack.mitre_attack_techniques

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -24,6 +26,7 @@ class CheckRequest:
     output_format: str = "text"
     fail_level: str = "low"
     output_file: Path | None = None
+    attack_data: Path | None = None
 
 
 def run_check(request: CheckRequest) -> int:
@@ -32,8 +35,9 @@ def run_check(request: CheckRequest) -> int:
     if missing:
         raise click.UsageError(f"no such file or folder: {', '.join(missing)}")
 
+    with _attack_data(request.attack_data):
+        report = check_paths(request.paths)
     fail_level = Severity.from_label(request.fail_level)
-    report = check_paths(request.paths)
     document = render(report, request.output_format, fail_level)
     if request.output_file is None:
         click.echo(document, nl=False)
@@ -43,6 +47,24 @@ def run_check(request: CheckRequest) -> int:
         write_atomic(request.output_file, document)
     _summarize(report, fail_level)
     return 1 if report.failed(fail_level) else 0
+
+
+@contextmanager
+def _attack_data(path: Path | None) -> Iterator[None]:
+    """Check tags against the ATT&CK bundle at path, or the shipped data when path is None."""
+    if path is None:
+        yield
+        return
+
+    from converter.offline import OfflineDataError, attack_bundle
+
+    with ExitStack() as stack:
+        try:
+            version = stack.enter_context(attack_bundle(path))
+        except OfflineDataError as err:
+            raise click.BadParameter(str(err), param_hint="--attack-data") from err
+        click.echo(f"sigmapack: checking ATT&CK tags against {path} (ATT&CK {version})", err=True)
+        yield
 
 
 def _summarize(report: CheckReport, fail_level: Severity) -> None:
