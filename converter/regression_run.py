@@ -93,6 +93,9 @@ class RuleRun:
 
 def run_test(request: TestRequest) -> int:
     """Run the regression matrix, print it, and return the exit code."""
+    missing = [str(path) for path in request.paths if not path.exists()]
+    if missing:
+        raise click.UsageError(f"no such file or folder: {', '.join(missing)}")
     rules, rule_errors = load_rules(request.paths)
     try:
         corpus = load_corpus(request.regression_dir / "events")

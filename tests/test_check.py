@@ -486,3 +486,15 @@ def test_attack_data_option_rejects_other_json(rules: Path, tmp_path: Path) -> N
     code, _, stderr = invoke("check", "--attack-data", str(other), "rules")
     assert code == 2
     assert "holds no ATT&CK tactics or techniques" in stderr
+
+
+def test_junit_message_names_worst_finding() -> None:
+    findings = [
+        Finding(Severity.LOW, "a", "minor wording", Path("r.yml")),
+        Finding(Severity.HIGH, "b", "condition is invalid", Path("r.yml")),
+    ]
+    text = render(CheckReport([RuleFile(Path("r.yml"), findings=findings)]), "junit", Severity.LOW)
+    failure = ET.fromstring(text).find("./testsuite/testcase/failure")
+    assert failure is not None
+    assert failure.get("type") == "high"
+    assert failure.get("message", "").endswith(": condition is invalid")

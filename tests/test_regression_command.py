@@ -202,3 +202,9 @@ def test_duplicate_key_in_expectations_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(RegressionError, match="duplicate key 'match'") as caught:
         load_expectations(folder, [])
     assert caught.value.line == 5
+
+
+def test_missing_rule_path_is_usage_error() -> None:
+    result = CliRunner().invoke(main, ["test", "no/such/rule.yml"])
+    assert result.exit_code == 2
+    assert "no such file or folder: no/such/rule.yml" in result.stderr

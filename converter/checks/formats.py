@@ -261,14 +261,15 @@ def _junit_case(suite: ET.Element, rule_file: RuleFile, fail_level: Severity) ->
     failing = [item for item in rule_file.findings if item.severity >= fail_level]
     others = [item for item in rule_file.findings if item.severity < fail_level]
     if failing:
-        worst = max(item.severity for item in failing)
+        worst_finding = max(failing, key=lambda item: item.severity)
+        worst = worst_finding.severity
         failure = ET.SubElement(
             case,
             "failure",
             {
                 "message": _xml_text(
                     f"{len(failing)} finding(s) at or above {fail_level.label}:"
-                    f" {failing[0].message}"
+                    f" {worst_finding.message}"
                 ),
                 "type": worst.label,
             },
