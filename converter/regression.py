@@ -163,7 +163,7 @@ def load_expectations(folder: Path, event_ids: Iterable[str]) -> dict[str, RuleE
 
 def _expectation_file(path: Path, known: set[str]) -> RuleExpectations:
     try:
-        document, _ = load_document(_read(path))
+        document, locations = load_document(_read(path))
     except YamlProblem as problem:
         line = problem.position.line if problem.position else None
         raise RegressionError(path, problem.message, line) from problem
@@ -182,10 +182,16 @@ def _expectation_file(path: Path, known: set[str]) -> RuleExpectations:
 
     entries: dict[str, Expectation] = {}
     for key, match in (("match", True), ("no_match", False)):
-        for entry in document.get(key) or []:
-            expectation = _entry(path, key, entry, match, known)
+        for index, entry in enumerate(document.get(key) or []):
+            position = locations.value((key, index))
+            line = position.line if position else None
+            try:
+                expectation = _entry(path, key, entry, match, known)
+            except RegressionError as err:
+                raise RegressionError(path, err.message, err.line or line) from err
             if expectation.event_id in entries:
-                raise RegressionError(path, f"event {expectation.event_id} is listed twice")
+                message = f"event {expectation.event_id} is listed twice"
+                raise RegressionError(path, message, line)
             entries[expectation.event_id] = expectation
     title = str(metadata[0].get("title", ""))
     return RuleExpectations(path, rule_id, title, entries)

@@ -208,3 +208,18 @@ def test_missing_rule_path_is_usage_error() -> None:
     result = CliRunner().invoke(main, ["test", "no/such/rule.yml"])
     assert result.exit_code == 2
     assert "no such file or folder: no/such/rule.yml" in result.stderr
+
+
+def test_unknown_event_error_names_line(tmp_path: Path) -> None:
+    from converter.regression import RegressionError, load_expectations
+
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    (folder / "r.yml").write_text(
+        "rule_metadata:\n  - id: x\n    title: t\nmatch:\n  - event: written:a\n"
+        "  - event: written:missing\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(RegressionError, match="written:missing is not in the corpus") as caught:
+        load_expectations(folder, ["written:a"])
+    assert caught.value.line == 6
