@@ -204,15 +204,6 @@ class ConversionFailure(Exception):
         self.reason = reason
 
 
-def convert_rule(backend: Any, target: Target, loaded: LoadedRule) -> str:
-    """Convert a copy of one loaded rule with one backend, raising ConversionFailure on failure.
-
-    The rule is copied because pySigma's pipelines change it in place.
-    """
-    rule = pickle.loads(pickle.dumps(loaded.rule, protocol=pickle.HIGHEST_PROTOCOL))
-    return convert_parsed(backend, target, loaded.path, rule)
-
-
 def convert_parsed(backend: Any, target: Target, path: Path, rule: Any) -> str:
     """Convert a parsed rule that the caller no longer needs, as the backend changes it."""
     try:

@@ -72,7 +72,7 @@ class PlannedFile:
 class FileNamer:
     """Names the output file of each rule and target: `<target>/<rule file stem><suffix>`.
 
-    Rules in different folders may share a file stem; those files get the first eight hex
+    Rules in different folders may share a file stem. Their files get the first eight hex
     digits of the SHA-1 of the rule's relative path after the stem, so none overwrites another.
     """
 
@@ -96,12 +96,6 @@ class FileNamer:
             stem += "." + hashlib.sha1(source.encode("utf-8")).hexdigest()[:8]
         name = f"{target.name}/{stem}{target.suffix}"
         return PlannedFile(name, header(target.name, [source]) + query.text + "\n")
-
-
-def plan_rule_files(queries: Sequence[Query], root: Path) -> list[PlannedFile]:
-    """Plan one file per rule and target, named by FileNamer over the queries' rule files."""
-    namer = FileNamer({query.rule.path for query in queries}, root)
-    return sorted((namer.plan(query) for query in queries), key=lambda item: item.relative_path)
 
 
 def plan_combined_kql(queries: Sequence[Query], root: Path, target: Target) -> PlannedFile | None:
@@ -174,40 +168,30 @@ class OutputWriter:
     def __init__(self, folder: Path, owned: Sequence[str] = ("",)) -> None:
         self.folder = folder
         self.present = {name for name in existing_files(folder) if name.startswith(tuple(owned))}
-        self.written: set[str] = set()
+        self.planned: set[str] = set()
+        self.changed = 0
 
     def write(self, items: Iterable[PlannedFile]) -> None:
         for item in items:
-            self.written.add(item.relative_path)
+            self.planned.add(item.relative_path)
             path = self.folder / item.relative_path
             unchanged = item.relative_path in self.present and path.read_bytes() == (
                 item.content.encode("utf-8")
             )
             if not unchanged:
                 write_atomic(path, item.content)
+                self.changed += 1
 
     def finish(self, prune: bool = True) -> list[str]:
-        """With prune, delete owned generated files not written; return the extra files kept."""
+        """With prune, delete owned generated files not planned; return the extra files kept."""
         kept = []
-        for name in sorted(self.present - self.written):
+        for name in sorted(self.present - self.planned):
             path = self.folder / name
             if prune and is_generated(path):
                 path.unlink()
             else:
                 kept.append(name)
         return kept
-
-
-def write_all(
-    folder: Path, planned: Sequence[PlannedFile], owned: Sequence[str] = ("",), prune: bool = True
-) -> list[str]:
-    """Write the planned files and, with prune, delete owned generated files no longer planned.
-
-    Returns the extra files that were kept because sigmapack did not generate them.
-    """
-    writer = OutputWriter(folder, owned)
-    writer.write(planned)
-    return writer.finish(prune)
 
 
 def is_generated(path: Path) -> bool:
@@ -217,8 +201,3 @@ def is_generated(path: Path) -> bool:
             return HEADER_MARK in stream.readline()
     except (OSError, UnicodeDecodeError):
         return False
-
-
-def target_of(name: str, targets: Sequence[Target]) -> Target | None:
-    """Return the target called name among targets, if it is there."""
-    return next((target for target in targets if target.name == name), None)

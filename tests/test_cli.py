@@ -297,3 +297,11 @@ def test_huge_lookback_rejected() -> None:
     code, _, stderr = invoke("convert", "-t", "kql", "--lookback", "99999999999d", str(PACK_RULE))
     assert code == 2
     assert "invalid lookback" in stderr
+
+
+def test_convert_counts_changed_files(pack_copy: Path) -> None:
+    changed = pack_copy / "output/kql/proc_creation_win_service_new_or_changed.kql"
+    changed.write_text("x")
+    code, _, stderr = invoke("convert")
+    assert code == 0
+    assert "sigmapack: 25 files in output, 1 written, the others already current" in stderr
