@@ -2,7 +2,7 @@
 
 Unlike the hand-written query the pack started from, whose final union leaves out its two
 registry branches, the union here names every rule. An event that matches several rules
-is returned once per rule, each row carrying that rule's DetectionType; in this pack every
+is returned once per rule, each row carrying that rule's DetectionType. In this pack every
 UnusualParentService row therefore also appears as a NewServiceCreation row.
 """
 

@@ -154,7 +154,7 @@ def load_attack_bundle(path: Path) -> dict[str, Any]:
 
     if not data["mitre_attack_techniques"] or not data["mitre_attack_tactics"]:
         raise OfflineDataError(
-            f"{path} holds no ATT&CK tactics or techniques; give the Enterprise ATT&CK STIX"
+            f"{path} contains no ATT&CK tactics or techniques; give the Enterprise ATT&CK STIX"
             " bundle (enterprise-attack.json)"
         )
     return dict(data)

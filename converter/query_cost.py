@@ -2,7 +2,7 @@
 
 Kusto evaluates `has` with its term index and `contains` by scanning the column. The count
 of `contains` predicates whose needle `has` would match identically should be zero in
-sigmapack's output; the rest stay `contains` because `has` would change the result.
+sigmapack's output. The rest stay `contains` because `has` would change the result.
 """
 
 from __future__ import annotations

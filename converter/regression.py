@@ -71,7 +71,7 @@ class Expectation:
     exceptions: dict[str, str] = field(default_factory=dict)
 
     def expected(self, target: str) -> bool:
-        """Return the result the target must give: the opposite where an exception says so."""
+        """Return the result the target must give: the opposite where an exception is declared."""
         return self.match != (target in self.exceptions)
 
 

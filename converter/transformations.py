@@ -81,8 +81,8 @@ def _split_endswith_items(
 class FileNameFromPathTransformation(DetectionItemTransformation):
     """Match `Image|endswith: '\\name.exe'` on MDE's file name column instead of the path.
 
-    MDE stores the executable's folder and name separately (FolderPath ends with
-    `\\` + FileName), so a path that ends with one whole segment is the same test as
+    MDE stores the executable's folder and name separately, and FolderPath ends with
+    `\\` + FileName. A path that ends with one whole segment is therefore the same test as
     a case-insensitive equality on the file name, which is what analysts write by hand.
     """
 
@@ -210,7 +210,7 @@ class TermMatchTransformation(DetectionItemTransformation):
 
     Kusto's `has` matches whole terms, so `"sc.exe recreate x" has "create"` is false while
     `contains` is true. A rule pack that wants the term semantics, as a hand-written MDE
-    query usually does, applies this in its own pipeline; other rules keep substring matching.
+    query usually does, applies this in its own pipeline. Other rules keep substring matching.
     """
 
     fields: list[str] = field(default_factory=list)

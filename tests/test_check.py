@@ -469,8 +469,8 @@ def test_attack_data_option_accepts_newer_tags(rules: Path, tmp_path: Path) -> N
     assert "'attack.stealth'" in shipped_messages
     assert "'attack.t9001'" in shipped_messages
 
-    # The small bundle knows only its own tactic and technique, so the pack's usual tags
-    # are the ones reported now.
+    # The small bundle contains only its own tactic and technique, so the pack's usual
+    # tags are the ones reported now.
     bundle = stix_bundle(tmp_path / "enterprise-attack.json")
     _, newer, stderr = invoke("check", "--format", "json", "--attack-data", str(bundle), "rules")
     newer_messages = " ".join(str(item["message"]) for item in attack_tag_findings(newer))
@@ -485,7 +485,7 @@ def test_attack_data_option_rejects_other_json(rules: Path, tmp_path: Path) -> N
     other.write_text('{"objects": []}')
     code, _, stderr = invoke("check", "--attack-data", str(other), "rules")
     assert code == 2
-    assert "holds no ATT&CK tactics or techniques" in stderr
+    assert "contains no ATT&CK tactics or techniques" in stderr
 
 
 def test_junit_message_names_worst_finding() -> None:

@@ -1,8 +1,8 @@
 """An ES|QL backend whose string comparisons ignore letter case, as Sigma requires.
 
 ES|QL's `==`, `LIKE`, `starts_with` and `ends_with` compare case-sensitively. Winlogbeat's
-`.caseless` sub-fields (used by the ECS pipeline for process paths) hold lower-case text, so
-the value is lower-cased for them; every other field is wrapped in `TO_LOWER()` as well.
+`.caseless` sub-fields (used by the ECS pipeline for process paths) contain lower-case text,
+so the value is lower-cased for them. Every other field is wrapped in `TO_LOWER()` as well.
 
 String values are written by this backend, not by pySigma's ESQLBackend 2.1.1, which kept
 Sigma's wildcard escapes (`\\*`) in `==`, `starts_with` and `ends_with` values, where they

@@ -60,8 +60,8 @@ def is_has_safe(text: str) -> bool:
 
     Kusto's `has` checks a term boundary only where the needle's first or last character is
     a letter or digit. When both ends are other characters (and not `_`, which some Kusto
-    versions treat as part of a term), no boundary is checked and `has` is the same
-    case-insensitive substring match as `contains`, answered from the term index.
+    versions treat as part of a term), no boundary is checked. `has` is then the same
+    case-insensitive substring match as `contains`, evaluated with the term index.
     """
     if len(text) < 2 or not any(char.isalnum() for char in text):
         return False

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from converter.checks.findings import Finding, Severity
-from converter.rule_yaml import KeyPath, YamlLocations
+from converter.rule_yaml import KeyPath, Position, YamlLocations
 from converter.rules import LoadedRule
 
 MAX_TITLE_LENGTH: Final = 110
@@ -98,20 +98,15 @@ class _Context:
 
     def add(self, severity: Severity, check: str, message: str, at: KeyPath = ()) -> None:
         position = self.locations.nearest(at) if at else None
-        self.findings.append(
-            Finding(
-                severity,
-                f"sigmahq.{check}",
-                message,
-                self.loaded.path,
-                position.line if position else None,
-                position.column if position else None,
-                self.rule_id,
-            )
-        )
+        self._append(severity, check, message, position)
 
     def add_at_value(self, severity: Severity, check: str, message: str, at: KeyPath) -> None:
         position = self.locations.value(at) or self.locations.nearest(at)
+        self._append(severity, check, message, position)
+
+    def _append(
+        self, severity: Severity, check: str, message: str, position: Position | None
+    ) -> None:
         self.findings.append(
             Finding(
                 severity,
